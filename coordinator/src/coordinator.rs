@@ -218,7 +218,10 @@ impl Future for Resumed {
         let latch = &*this.coordinator.latch;
         let released = || latch.released.load(Ordering::Acquire);
         // Only `resume` notifies, and it releases first: any outcome but pending means resumed.
-        latch.waiters.poll_wait(&mut this.wait, cx, released).map(drop)
+        latch
+            .waiters
+            .poll_wait(&mut this.wait, cx, released)
+            .map(drop)
     }
 }
 

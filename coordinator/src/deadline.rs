@@ -44,7 +44,10 @@ pub(crate) fn schedule(at: Instant, cell: Arc<WaitCell>) -> DeadlineGuard {
     let mut timers = service.timers.lock();
     let key = (at, timers.next_seq);
     timers.next_seq += 1;
-    let becomes_earliest = timers.pending.first_key_value().is_none_or(|(k, _)| key < *k);
+    let becomes_earliest = timers
+        .pending
+        .first_key_value()
+        .is_none_or(|(k, _)| key < *k);
     timers.pending.insert(key, cell);
     drop(timers);
     if becomes_earliest {
