@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use coordinator::constants::WORKER_START;
 use coordinator::{Coordinator, CoordinatorManager};
 use criterion::{Criterion, criterion_group, criterion_main};
+use may::coroutine::JoinHandle;
 use parking_lot::RwLock;
 
 /// A released `yield()` on a handle the caller holds, against the floor: one acquire load of an
@@ -96,28 +97,19 @@ fn resume_wakes_parked_coroutines(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let round = WakeRound::new();
                     let parked = Arc::new(AtomicUsize::new(0));
-                    let handles: Vec<_> = (0..PARKED)
-                        .map(|_| {
+                    time_wake_round(
+                        |round| {
                             let (parked, round) = (Arc::clone(&parked), round.clone());
                             may::go!(move || {
                                 parked.fetch_add(1, Ordering::Release);
                                 may::coroutine::park();
                                 round.woke();
                             })
-                        })
-                        .collect();
-                    wait_until(|| parked.load(Ordering::Acquire) == PARKED);
-                    let began = Instant::now();
-                    for handle in &handles {
-                        handle.coroutine().unpark();
-                    }
-                    round.all_woke.r#yield();
-                    let elapsed = began.elapsed();
-                    round.finished.resume();
-                    handles.into_iter().for_each(|h| h.join().unwrap());
-                    elapsed
+                        },
+                        || parked.load(Ordering::Acquire) == PARKED,
+                        |handles| handles.iter().for_each(|h| h.coroutine().unpark()),
+                    )
                 })
                 .sum()
         })
@@ -126,30 +118,42 @@ fn resume_wakes_parked_coroutines(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let round = WakeRound::new();
                     let gate = Coordinator::new();
-                    let handles: Vec<_> = (0..PARKED)
-                        .map(|_| {
+                    time_wake_round(
+                        |round| {
                             let (gate, round) = (gate.clone(), round.clone());
                             may::go!(move || {
                                 gate.r#yield();
                                 round.woke();
                             })
-                        })
-                        .collect();
-                    wait_until(|| gate.waiters() == PARKED);
-                    let began = Instant::now();
-                    gate.resume();
-                    round.all_woke.r#yield();
-                    let elapsed = began.elapsed();
-                    round.finished.resume();
-                    handles.into_iter().for_each(|h| h.join().unwrap());
-                    elapsed
+                        },
+                        || gate.waiters() == PARKED,
+                        |_| gate.resume(),
+                    )
                 })
                 .sum()
         })
     });
     group.finish();
+}
+
+/// Spawns `PARKED` coroutines with `spawn_parked`, waits until `all_parked`, then times `wake`
+/// until the last coroutine has called [`WakeRound::woke`].
+fn time_wake_round(
+    spawn_parked: impl Fn(&WakeRound) -> JoinHandle<()>,
+    all_parked: impl Fn() -> bool,
+    wake: impl FnOnce(&[JoinHandle<()>]),
+) -> Duration {
+    let round = WakeRound::new();
+    let handles: Vec<_> = (0..PARKED).map(|_| spawn_parked(&round)).collect();
+    wait_until(all_parked);
+    let began = Instant::now();
+    wake(&handles);
+    round.all_woke.r#yield();
+    let elapsed = began.elapsed();
+    round.finished.resume();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    elapsed
 }
 
 /// Counts woken coroutines; the last one resumes `all_woke`. Woken coroutines then wait for

@@ -112,12 +112,11 @@ fn park_everyone(c: &Coordinator) -> Vec<Box<dyn FnOnce() -> bool + Send>> {
     joins
 }
 
-#[test]
-fn one_resume_from_a_coroutine_releases_coroutines_threads_and_tasks() {
+/// Parks everyone, resumes from the party `resume_from` starts, and checks all were released.
+fn one_resume_releases_everyone(resume_from: impl FnOnce(Coordinator)) {
     let c = Coordinator::new();
     let joins = park_everyone(&c);
-    let resumer = c.clone();
-    may::go!(move || resumer.resume()).join().unwrap();
+    resume_from(c.clone());
     let released = within(LIMIT, move || {
         joins.into_iter().map(|j| j()).filter(|&r| r).count()
     });
@@ -126,16 +125,13 @@ fn one_resume_from_a_coroutine_releases_coroutines_threads_and_tasks() {
 }
 
 #[test]
+fn one_resume_from_a_coroutine_releases_coroutines_threads_and_tasks() {
+    one_resume_releases_everyone(|c| may::go!(move || c.resume()).join().unwrap());
+}
+
+#[test]
 fn one_resume_from_a_thread_releases_coroutines_threads_and_tasks() {
-    let c = Coordinator::new();
-    let joins = park_everyone(&c);
-    let resumer = c.clone();
-    std::thread::spawn(move || resumer.resume()).join().unwrap();
-    let released = within(LIMIT, move || {
-        joins.into_iter().map(|j| j()).filter(|&r| r).count()
-    });
-    assert_eq!(released, 1016);
-    assert_eq!(c.waiters(), 0);
+    one_resume_releases_everyone(|c| std::thread::spawn(move || c.resume()).join().unwrap());
 }
 
 #[test]
