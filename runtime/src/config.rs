@@ -1,0 +1,138 @@
+//! One-time configuration of may's scheduler, before the first coroutine.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+/// How may's scheduler is set up: applied once, before the first coroutine is spawned.
+///
+/// may reads its worker count, pinning and stack pool when its scheduler starts and silently
+/// ignores later changes; [`configure`] refuses them with [`ConfigError::AlreadyStarted`]
+/// instead.
+///
+/// ```
+/// runtime::configure(runtime::Config::default().workers(2).stack_size(64 * 1024)).unwrap();
+/// assert_eq!(runtime::spawn(|| 1).join().unwrap(), 1);
+/// // Too late now: the scheduler runs.
+/// assert!(runtime::configure(runtime::Config::default().workers(4)).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    workers: Option<usize>,
+    stack_size: Option<usize>,
+    pool_capacity: Option<usize>,
+    pin_workers: bool,
+}
+
+impl Default for Config {
+    /// may's defaults (a worker per CPU, 32 KiB stacks, a pool of 1,000 stacks), except that
+    /// workers are not pinned to cores: pinning hurts on shared hosts and in tests.
+    fn default() -> Self {
+        Config {
+            workers: None,
+            stack_size: None,
+            pool_capacity: None,
+            pin_workers: false,
+        }
+    }
+}
+
+impl Config {
+    /// Scheduler worker threads (default: one per CPU).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// Default coroutine stack size in bytes (may's default: 32 KiB). Untouched stack pages
+    /// cost no memory, so a generous size is cheap; an overflow crashes the process.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How many finished coroutines' stacks may keeps for reuse (may's default: 1,000). Past it,
+    /// a finishing coroutine unmaps its stack, which costs more than the coroutine's wake-up:
+    /// raise it for servers that churn through many connections.
+    pub fn pool_capacity(mut self, stacks: usize) -> Self {
+        self.pool_capacity = Some(stacks);
+        self
+    }
+
+    /// Pin each worker thread to a core (default: no).
+    pub fn pin_workers(mut self, pin: bool) -> Self {
+        self.pin_workers = pin;
+        self
+    }
+
+    fn apply(&self) {
+        let may = may::config();
+        if let Some(workers) = self.workers {
+            may.set_workers(workers);
+        }
+        if let Some(bytes) = self.stack_size {
+            may.set_stack_size(bytes.div_ceil(size_of::<usize>()));
+        }
+        if let Some(stacks) = self.pool_capacity {
+            may.set_pool_capacity(stacks);
+        }
+        may.set_worker_pin(self.pin_workers);
+    }
+}
+
+/// Why [`configure`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A coroutine was already spawned: may's scheduler runs with the settings it started with.
+    AlreadyStarted,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::AlreadyStarted => f.write_str(
+                "the runtime is already running (a coroutine was spawned): configure it before the first spawn",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+/// Serialises `configure` with the first spawn.
+static SETUP: Mutex<bool> = Mutex::new(false);
+
+/// Applies `config` to may's scheduler. Call it once, before the first coroutine; without it
+/// the first spawn applies [`Config::default`].
+pub fn configure(config: Config) -> Result<(), ConfigError> {
+    let mut configured = SETUP.lock();
+    if STARTED.load(Ordering::Acquire) {
+        return Err(ConfigError::AlreadyStarted);
+    }
+    config.apply();
+    *configured = true;
+    Ok(())
+}
+
+/// Called by every spawn; the first one fixes the configuration.
+#[inline]
+pub(crate) fn mark_started() {
+    if !STARTED.load(Ordering::Acquire) {
+        start();
+    }
+}
+
+#[cold]
+fn start() {
+    let mut configured = SETUP.lock();
+    if !STARTED.load(Ordering::Acquire) {
+        if !*configured {
+            Config::default().apply();
+            *configured = true;
+        }
+        STARTED.store(true, Ordering::Release);
+    }
+}

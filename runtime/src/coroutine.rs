@@ -1,0 +1,318 @@
+//! Spawning coroutines, their identity, and what happens when they end.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config;
+use crate::context::ContextCell;
+
+/// The payload of a coroutine's panic (or cancellation), as `std::thread` reports it.
+pub type Panic = Box<dyn Any + Send + 'static>;
+
+/// The per-coroutine state of a coroutine spawned by this crate. It lives on the coroutine's own
+/// stack, in [`run`], for exactly as long as the coroutine runs; may's coroutine-local storage
+/// holds a pointer to it.
+pub(crate) struct Frame {
+    id: u64,
+    parent: u64,
+    /// Only this coroutine touches its defers, so no lock.
+    defers: RefCell<Vec<Box<dyn FnOnce()>>>,
+    pub(crate) context: ContextCell,
+}
+
+may::coroutine_local!(static CURRENT: Cell<*const Frame> = Cell::new(ptr::null()));
+
+/// Calls `f` with the current coroutine's frame, or `None` outside a coroutine of this crate.
+#[inline]
+pub(crate) fn with_frame<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
+    let frame = CURRENT.with(Cell::get);
+    // SAFETY: `run` sets the pointer to a frame on this coroutine's stack and resets it to null
+    // before that frame is dropped; coroutine-local storage is only reachable from the
+    // coroutine itself, so a non-null pointer here always points at a live frame.
+    f(unsafe { frame.as_ref() })
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static SPAWNED: AtomicU64 = AtomicU64::new(0);
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+static PANICKED: AtomicU64 = AtomicU64::new(0);
+static CANCELLED: AtomicU64 = AtomicU64::new(0);
+
+/// Counters of the coroutines spawned by this crate, from [`stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Spawned and not yet finished (their defers included).
+    pub live: u64,
+    /// Spawned since the process started.
+    pub spawned: u64,
+    /// Ended by a panic (logged at `error`).
+    pub panicked: u64,
+    /// Ended by a cancellation (logged at `debug`).
+    pub cancelled: u64,
+}
+
+/// The counters of coroutines spawned by this crate.
+pub fn stats() -> Stats {
+    let finished = FINISHED.load(Ordering::Acquire);
+    let spawned = SPAWNED.load(Ordering::Acquire);
+    Stats {
+        live: spawned.saturating_sub(finished),
+        spawned,
+        panicked: PANICKED.load(Ordering::Relaxed),
+        cancelled: CANCELLED.load(Ordering::Relaxed),
+    }
+}
+
+/// The current coroutine's id, or `None` outside a coroutine spawned by this crate (on a plain
+/// thread, or in a coroutine spawned with may directly). Hyperf reports `-1` there.
+///
+/// Ids start at 1 and are never reused within a process.
+pub fn id() -> Option<u64> {
+    with_frame(|frame| frame.map(|f| f.id))
+}
+
+/// The id of the coroutine that spawned the current one: `Some(0)` for a coroutine spawned from
+/// a plain thread (a top-level coroutine), `None` outside a coroutine of this crate.
+pub fn parent_id() -> Option<u64> {
+    with_frame(|frame| frame.map(|f| f.parent))
+}
+
+/// Whether the caller runs in a coroutine spawned by this crate.
+pub fn in_coroutine() -> bool {
+    with_frame(|frame| frame.is_some())
+}
+
+/// Spawns `f` in a new coroutine and returns a handle to join it.
+///
+/// The coroutine gets an [`id`], an empty [`Context`](crate::Context) and its own defer stack
+/// ([`defer`](crate::defer())). A panic inside it is logged and reported by
+/// [`JoinHandle::join`]; it never takes the process down.
+///
+/// # Panics
+///
+/// When may cannot allocate the coroutine's stack (see [`Builder::spawn`] for the error form).
+///
+/// # Example
+///
+/// ```
+/// let handle = runtime::spawn(|| 6 * 7);
+/// assert_eq!(handle.join().unwrap(), 42);
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .expect("may could not spawn a coroutine")
+}
+
+/// Options for one coroutine: a name (shown in may's diagnostics) and a stack size.
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Default options: no name, the runtime's configured stack size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the coroutine.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The coroutine's stack size in bytes (may rounds it to whole words). A coroutine that
+    /// overflows its stack crashes the process: size it for the deepest call chain it runs.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns `f` with these options. See [`spawn`].
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        config::mark_started();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let parent = id_or_top_level();
+        let mut builder = may::coroutine::Builder::new();
+        if let Some(name) = self.name {
+            builder = builder.name(name);
+        }
+        if let Some(bytes) = self.stack_size {
+            // may counts its stack in machine words.
+            builder = builder.stack_size(bytes.div_ceil(size_of::<usize>()));
+        }
+        SPAWNED.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: may's spawn is unsafe for two reasons, both part of this crate's documented
+        // contract with the code it runs (crate docs, "The coroutine contract"): the coroutine
+        // may resume on another OS thread, so it must not keep references into thread-locals
+        // across blocking calls; and it must fit its stack.
+        let spawned = unsafe { builder.spawn(move || run(id, parent, f)) };
+        match spawned {
+            Ok(inner) => Ok(JoinHandle { inner, id }),
+            Err(error) => {
+                FINISHED.fetch_add(1, Ordering::AcqRel);
+                Err(error)
+            }
+        }
+    }
+}
+
+fn id_or_top_level() -> u64 {
+    id().unwrap_or(0)
+}
+
+/// The body of every coroutine of this crate: the user's function, then its defers (LIFO, each
+/// isolated), then its context is released.
+fn run<F, T>(id: u64, parent: u64, f: F) -> Result<T, Panic>
+where
+    F: FnOnce() -> T,
+{
+    let frame = Frame {
+        id,
+        parent,
+        defers: RefCell::new(Vec::new()),
+        context: ContextCell::default(),
+    };
+    CURRENT.with(|current| current.set(&frame));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    let cancelled = result.as_ref().is_err_and(|payload| is_cancellation(payload));
+    frame.run_defers(cancelled);
+    // Defers could still read the context; nothing can after this.
+    frame.context.release(id);
+    CURRENT.with(|current| current.set(ptr::null()));
+    match &result {
+        Ok(_) => {}
+        Err(_) if cancelled => {
+            CANCELLED.fetch_add(1, Ordering::Relaxed);
+            log::debug!("coroutine {id} was cancelled");
+        }
+        Err(payload) => {
+            PANICKED.fetch_add(1, Ordering::Relaxed);
+            log::error!("coroutine {id} panicked: {}", panic_message(payload));
+        }
+    }
+    FINISHED.fetch_add(1, Ordering::AcqRel);
+    result
+}
+
+impl Frame {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn push_defer(&self, f: Box<dyn FnOnce()>) {
+        self.defers.borrow_mut().push(f);
+    }
+
+    /// Pops and runs defers until none is left, so a defer registered by a running defer runs
+    /// next (Hyperf's order).
+    fn run_defers(&self, cancelled: bool) {
+        loop {
+            // The borrow ends before the defer runs: it may register more.
+            let Some(deferred) = self.defers.borrow_mut().pop() else {
+                return;
+            };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(deferred)) {
+                if cancelled && is_cancellation(&payload) {
+                    // After a cancellation, may's next yield point unwinds again.
+                    log::debug!("coroutine {}: a defer was cut short by cancellation", self.id);
+                } else {
+                    log::error!(
+                        "coroutine {}: a defer panicked: {}",
+                        self.id,
+                        panic_message(&payload)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether a panic payload is may's cancellation of a coroutine.
+pub(crate) fn is_cancellation(payload: &Panic) -> bool {
+    matches!(
+        payload.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    )
+}
+
+/// The message of a panic payload, for logs.
+pub(crate) fn panic_message(payload: &Panic) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else if is_cancellation(payload) {
+        "cancelled"
+    } else {
+        "non-string panic payload"
+    }
+}
+
+/// A handle to join a coroutine spawned by [`spawn`]. Dropping it detaches the coroutine.
+pub struct JoinHandle<T> {
+    inner: may::coroutine::JoinHandle<Result<T, Panic>>,
+    id: u64,
+}
+
+impl<T> JoinHandle<T> {
+    /// The coroutine's [`id`].
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Waits for the coroutine to finish (its defers included); its value, or the payload of
+    /// its panic or cancellation. Parks the caller: a coroutine or a thread.
+    pub fn join(self) -> Result<T, Panic> {
+        // may's own error is only for a panic outside `run`'s catch, which cannot happen.
+        self.inner.join().unwrap_or_else(Err)
+    }
+
+    /// Whether the coroutine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    /// Cancels the coroutine: at its next blocking call (a may yield point) it unwinds, running
+    /// its destructors and its defers; [`join`](Self::join) then reports the cancellation.
+    /// A coroutine that never blocks cannot be cancelled.
+    ///
+    /// # Safety
+    ///
+    /// may's contract: everything the coroutine holds is dropped mid-operation. Cancel only
+    /// coroutines whose state stays consistent when unwound at any blocking call.
+    pub unsafe fn cancel(&self) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.inner.coroutine().cancel() }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Whether a [`JoinHandle::join`] error is a cancellation rather than a panic.
+pub fn is_cancelled(payload: &Panic) -> bool {
+    is_cancellation(payload)
+}

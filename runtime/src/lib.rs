@@ -1,0 +1,65 @@
+//! Coroutines with `defer` and a per-coroutine context, the coroutine toolkit, and workers with
+//! a lifecycle — on may's stackful coroutines, so application code is plain blocking Rust.
+//!
+//! ```
+//! use runtime::{Context, ContextKey, defer};
+//!
+//! static USER: ContextKey<String> = ContextKey::new("user");
+//!
+//! let handle = runtime::go!(|| {
+//!     Context::set(&USER, "ada".to_string());
+//!     defer! {
+//!         // Runs when the coroutine ends — the context is still there.
+//!         log::info!("request of {} done", Context::get(&USER).unwrap());
+//!     }
+//!     format!("hello, {}", Context::get(&USER).unwrap())
+//! });
+//! assert_eq!(handle.join().unwrap(), "hello, ada");
+//! ```
+//!
+//! # The coroutine contract
+//!
+//! may's `spawn` is `unsafe`; [`spawn`] is not, because this crate states the contract once,
+//! here, for all code it runs in coroutines:
+//!
+//! - **No thread-locals across blocking calls.** A coroutine can resume on another OS thread
+//!   after any blocking call (a lock, a channel, I/O, a sleep), so a reference into a
+//!   `thread_local!` (or a crate that keeps per-task state in one, such as `tracing`'s current
+//!   span) must not be held across such a call. Per-coroutine state belongs in [`Context`].
+//! - **Fit the stack.** Coroutine stacks are fixed-size (may's default 32 KiB; see
+//!   [`Config::stack_size`] and [`Builder::stack_size`]); an overflow crashes the process.
+//! - **Do not block the OS thread.** `std::thread::sleep`, std locks held long, blocking file
+//!   or DNS I/O stall every coroutine on that worker thread: use `may::coroutine::sleep`, the
+//!   toolkit here and `may::net`.
+//!
+//! Breaking the first two is undefined behaviour or a crash, which is why may marks spawn
+//! unsafe; this crate chooses to document rather than to make every spawn site `unsafe`.
+//!
+//! Build with `panic = "unwind"`: may cancels coroutines by unwinding them.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod config;
+mod context;
+mod coroutine;
+mod defer;
+
+pub use crate::config::{Config, ConfigError, configure};
+pub use crate::context::{AnyContextKey, Context, ContextKey};
+pub use crate::coroutine::{
+    Builder, JoinHandle, Panic, Stats, id, in_coroutine, is_cancelled, parent_id, spawn, stats,
+};
+pub use crate::defer::{NotInCoroutine, defer, try_defer};
+
+/// Spawns a coroutine running the closure; the same as [`spawn`].
+///
+/// ```
+/// let handle = runtime::go!(|| "done");
+/// assert_eq!(handle.join().unwrap(), "done");
+/// ```
+#[macro_export]
+macro_rules! go {
+    ($f:expr) => {
+        $crate::spawn($f)
+    };
+}
