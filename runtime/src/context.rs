@@ -1,7 +1,7 @@
 //! [`Context`]: per-coroutine storage for request-scoped values.
 
 use std::any::Any;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -87,70 +87,129 @@ impl<T> ContextKey<T> {
 }
 
 type Value = Arc<dyn Any + Send + Sync>;
+type Entry = (u64, &'static str, Value);
 
-/// One coroutine's values. A coroutine holds a handful of values, so a vector searched by key
-/// id beats hashing.
+/// One coroutine's values. A coroutine holds a handful, so a vector searched by key id beats
+/// hashing.
+///
+/// Why the `UnsafeCell` is sound — the access protocol:
+/// - only the owning coroutine (or thread) mutates `entries`, and it holds `lock` while it does;
+/// - other coroutines read `entries` only while holding `lock`;
+/// - the owner reads without the lock: the only accesses that can run at the same time are
+///   other coroutines' reads. That keeps the owner's reads, the hot path, free of atomics.
+///
+/// The owner's own re-entrancy (a value's `Clone` calling back into `Context` while the owner
+/// reads) is excluded by [`ContextCell::reading`].
 #[derive(Default)]
 struct Values {
-    entries: Vec<(u64, &'static str, Value)>,
+    lock: Mutex<()>,
+    entries: UnsafeCell<Vec<Entry>>,
 }
+
+// SAFETY: see the protocol above; every value is `Send + Sync`.
+unsafe impl Sync for Values {}
 
 impl Values {
-    fn position(&self, key: u64) -> Option<usize> {
-        self.entries.iter().position(|(id, _, _)| *id == key)
-    }
-
-    fn get(&self, key: u64) -> Option<Value> {
-        self.position(key).map(|i| Arc::clone(&self.entries[i].2))
-    }
-
-    fn set(&mut self, key: u64, name: &'static str, value: Value) {
-        match self.position(key) {
-            Some(i) => self.entries[i].2 = value,
-            None => self.entries.push((key, name, value)),
-        }
-    }
-
-    fn remove(&mut self, key: u64) -> Option<Value> {
-        self.position(key).map(|i| self.entries.swap_remove(i).2)
+    /// A read by a coroutine other than the owner.
+    fn read_shared<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> R {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock excludes the owner's writes; other accesses are reads.
+        f(unsafe { &*self.entries.get() })
     }
 }
 
-/// A coroutine's context: locked because other coroutines may read it by id.
-type Shared = Arc<Mutex<Values>>;
+fn position(entries: &[Entry], key: u64) -> Option<usize> {
+    entries.iter().position(|(id, _, _)| *id == key)
+}
 
-/// The context slot of a coroutine's frame: created on first write, registered by id so
-/// other coroutines can read it, released when the coroutine ends.
+/// A clone of the value of the key with id `key`, which is a `ContextKey<T>`.
+fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
+    let (_, _, value) = &entries[position(entries, key)?];
+    debug_assert!(value.is::<T>());
+    // SAFETY: a key id belongs to exactly one `ContextKey<T>` static, and values are only
+    // stored under a key through that key's `T` (`Context::set`, or `copy_from`, which copies
+    // entries unchanged), so the value is a `T`. Skipping `downcast_ref`'s dynamic type check
+    // keeps a read of the context within a few nanoseconds of a coroutine-local read.
+    let value = unsafe { &*(Arc::as_ptr(value) as *const T) };
+    Some(value.clone())
+}
+
+/// The context slot of a coroutine's frame (or of a plain thread): created on first write,
+/// registered by id so that other coroutines can read it, released when the coroutine ends.
 #[derive(Default)]
 pub(crate) struct ContextCell {
-    values: OnceCell<Shared>,
+    values: OnceCell<Arc<Values>>,
+    /// Set while the owner reads without the lock; a write then would pull the vector out from
+    /// under that read, so it panics instead.
+    reading: Cell<bool>,
 }
 
 const SHARDS: usize = 16;
 
+/// One shard of the live coroutines' contexts, by coroutine id.
+type Shard = Mutex<HashMap<u64, Arc<Values>>>;
+
 /// Live coroutines' contexts by coroutine id, for reads from other coroutines.
-static LIVE: LazyLock<[Mutex<HashMap<u64, Shared>>; SHARDS]> =
+static LIVE: LazyLock<[Shard; SHARDS]> =
     LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
 
-fn shard(coroutine: u64) -> &'static Mutex<HashMap<u64, Shared>> {
+fn shard(coroutine: u64) -> &'static Shard {
     &LIVE[coroutine as usize % SHARDS]
 }
 
+fn live(coroutine: u64) -> Option<Arc<Values>> {
+    shard(coroutine).lock().get(&coroutine).cloned()
+}
+
+/// Resets [`ContextCell::reading`] however the read ends (a value's `Clone` may panic).
+struct Reading<'a>(&'a Cell<bool>);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 impl ContextCell {
-    fn get_or_create(&self, coroutine: u64) -> &Shared {
-        self.values.get_or_init(|| {
-            let values = Shared::default();
-            shard(coroutine).lock().insert(coroutine, Arc::clone(&values));
+    /// The owner's read: no lock.
+    fn read<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
+        let values = self.values.get()?;
+        self.reading.set(true);
+        let _reading = Reading(&self.reading);
+        // SAFETY: only the owner writes, and the owner is here, reading (re-entrant writes are
+        // refused while `reading` is set); concurrent accesses by others are reads.
+        Some(f(unsafe { &*values.entries.get() }))
+    }
+
+    /// The owner's write, under the lock. `owner` is the coroutine id to register a new context
+    /// under (`None` for a plain thread's, which nobody else can read). Whatever `f` returns is
+    /// dropped by the caller after the lock is released, so replaced values can be returned to
+    /// be dropped there: their destructors may use the context again.
+    fn write<R>(&self, owner: Option<u64>, f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
+        assert!(
+            !self.reading.get(),
+            "runtime::Context written while one of its values was being read (from a Clone impl?)"
+        );
+        let values = self.values.get_or_init(|| {
+            let values = Arc::new(Values::default());
+            if let Some(coroutine) = owner {
+                shard(coroutine)
+                    .lock()
+                    .insert(coroutine, Arc::clone(&values));
+            }
             values
-        })
+        });
+        let _guard = values.lock.lock();
+        // SAFETY: the owner holds the lock, which excludes every other access but the owner's
+        // own reads, and those are not running (`reading` is clear).
+        f(unsafe { &mut *values.entries.get() })
     }
 
     /// Drops the values and forgets the context; called once the coroutine's defers have run.
     pub(crate) fn release(&self, coroutine: u64) {
-        if let Some(values) = self.values.get() {
+        if self.values.get().is_some() {
             shard(coroutine).lock().remove(&coroutine);
-            // Dropped outside the lock: a value's destructor may use the context of its own.
-            let entries = std::mem::take(&mut values.lock().entries);
+            let entries = self.write(None, std::mem::take);
             drop(entries);
         }
     }
@@ -159,37 +218,43 @@ impl ContextCell {
 thread_local! {
     // Plain OS threads never migrate, so a thread-local is the right home for their context.
     // Coroutines never use this.
-    static THREAD_CONTEXT: Shared = Shared::default();
+    static THREAD_CONTEXT: ContextCell = ContextCell::default();
 }
 
-/// Runs `f` with the current context: the coroutine's (created if `create`), or the plain
-/// thread's.
-fn with_current<R>(create: bool, f: impl FnOnce(Option<&Shared>) -> R) -> R {
+/// Runs `f` with the current context cell and, for a coroutine, its id: the coroutine's own,
+/// or the plain thread's.
+fn with_current<R>(f: impl FnOnce(&ContextCell, Option<u64>) -> R) -> R {
     with_frame(|frame| match frame {
-        Some(frame) if create => f(Some(frame.context.get_or_create(frame.id()))),
-        Some(frame) => f(frame.context.values.get()),
+        Some(frame) => f(&frame.context, Some(frame.id())),
         None if may::coroutine::is_coroutine() => panic!(
             "runtime::Context used in a coroutine not spawned by runtime::spawn: \
              spawn it with runtime::spawn (or runtime::go!) to give it a context"
         ),
-        None => THREAD_CONTEXT.with(|values| f(Some(values))),
+        None => THREAD_CONTEXT.with(|cell| f(cell, None)),
     })
 }
 
-fn downcast<T: Send + Sync + 'static>(value: Value) -> Arc<T> {
-    // The key's type parameter is the value's type, so this cannot fail.
-    value
-        .downcast::<T>()
-        .unwrap_or_else(|_| unreachable!("a context key always holds its own value type"))
+/// Stores `value` under `key` in the current context; returns the value it replaced.
+fn store(key: u64, name: &'static str, value: Value) -> Option<Value> {
+    with_current(|cell, owner| {
+        cell.write(owner, |entries| match position(entries, key) {
+            Some(i) => Some(std::mem::replace(&mut entries[i].2, value)),
+            None => {
+                entries.push((key, name, value));
+                None
+            }
+        })
+    })
 }
 
 /// Per-coroutine storage for request-scoped values, keyed by typed [`ContextKey`]s.
 ///
 /// Each coroutine spawned by this crate starts with an empty context (a child inherits
 /// nothing — copy what it needs with [`copy_from`](Self::copy_from)); its values are dropped
-/// when it ends, after its defers (which can still read them). Values are shared as `Arc`s, so
-/// a copy is shallow, as in Hyperf. Other live coroutines' contexts can be read by id. On a
-/// plain OS thread the context is the thread's own.
+/// when it ends, after its defers (which can still read them). Reads return clones (store an
+/// `Arc` to share a value); a [`copy_from`](Self::copy_from) is shallow, as in Hyperf. Other
+/// live coroutines' contexts can be read by id. On a plain OS thread the context is the
+/// thread's own.
 ///
 /// # Example
 ///
@@ -200,10 +265,10 @@ fn downcast<T: Send + Sync + 'static>(value: Value) -> Arc<T> {
 ///
 /// let id = runtime::spawn(|| {
 ///     Context::set(&REQUEST_ID, 7);
-///     runtime::defer(|| assert_eq!(*Context::get(&REQUEST_ID).unwrap(), 7));
+///     runtime::defer(|| assert_eq!(Context::get(&REQUEST_ID).unwrap(), 7));
 ///     let child = runtime::spawn(|| Context::get(&REQUEST_ID)); // inherits nothing
 ///     assert!(child.join().unwrap().is_none());
-///     *Context::get(&REQUEST_ID).unwrap()
+///     Context::get(&REQUEST_ID).unwrap()
 /// });
 /// assert_eq!(id.join().unwrap(), 7);
 /// ```
@@ -221,84 +286,81 @@ pub struct Context {
 impl Context {
     /// Stores `value` under `key`, replacing any previous value.
     pub fn set<T: Send + Sync + 'static>(key: &'static ContextKey<T>, value: T) {
-        let value: Value = Arc::new(value);
-        with_current(true, |values| {
-            if let Some(values) = values {
-                values.lock().set(key.key_id(), key.name, value);
-            }
-        });
+        drop(store(key.key_id(), key.name, Arc::new(value)));
     }
 
-    /// The value under `key`, if any.
+    /// A clone of the value under `key`, if any. Store an `Arc` for values that are expensive
+    /// to clone or must be shared.
     #[inline]
-    pub fn get<T: Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<Arc<T>> {
-        with_current(false, |values| values?.lock().get(key.key_id())).map(downcast)
+    pub fn get<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
+        with_current(|cell, _| cell.read(|entries| find(entries, key.key_id())).flatten())
     }
 
     /// Whether a value is stored under `key`.
     pub fn has<T>(key: &'static ContextKey<T>) -> bool {
-        with_current(false, |values| {
-            values.is_some_and(|v| v.lock().position(key.key_id()).is_some())
+        with_current(|cell, _| {
+            cell.read(|entries| position(entries, key.key_id()).is_some())
+                .unwrap_or(false)
         })
     }
 
     /// Removes and returns the value under `key` (Hyperf's `destroy`).
-    pub fn remove<T: Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<Arc<T>> {
-        with_current(false, |values| values?.lock().remove(key.key_id())).map(downcast)
+    pub fn remove<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
+        let removed = with_current(|cell, owner| {
+            cell.write(owner, |entries| {
+                position(entries, key.key_id()).map(|i| entries.swap_remove(i).2)
+            })
+        })?;
+        let removed = removed.downcast::<T>().ok()?;
+        // Unshared unless a copy in another coroutine still holds it.
+        Some(Arc::try_unwrap(removed).unwrap_or_else(|shared| T::clone(&shared)))
     }
 
     /// Replaces the value under `key` with `f(current value)` and returns the new value
     /// (Hyperf's `override`; `override` is a reserved word in Rust).
-    pub fn update<T: Send + Sync + 'static>(
+    pub fn update<T: Clone + Send + Sync + 'static>(
         key: &'static ContextKey<T>,
-        f: impl FnOnce(Option<Arc<T>>) -> T,
-    ) -> Arc<T> {
+        f: impl FnOnce(Option<T>) -> T,
+    ) -> T {
         // Only this coroutine writes its context, so read-then-write cannot lose an update;
         // `f` runs without the lock, so it may use the context itself.
-        let new = Arc::new(f(Self::get(key)));
-        let value: Value = new.clone();
-        with_current(true, |values| {
-            if let Some(values) = values {
-                values.lock().set(key.key_id(), key.name, value);
-            }
-        });
+        let new = f(Self::get(key));
+        Self::set(key, new.clone());
         new
     }
 
     /// The value under `key`; when there is none, stores `f()` first. `f` runs only when the
     /// value is absent.
-    pub fn get_or_set<T: Send + Sync + 'static>(
+    pub fn get_or_set<T: Clone + Send + Sync + 'static>(
         key: &'static ContextKey<T>,
         f: impl FnOnce() -> T,
-    ) -> Arc<T> {
-        if let Some(value) = Self::get(key) {
-            return value;
+    ) -> T {
+        match Self::get(key) {
+            Some(value) => value,
+            None => Self::update(key, |_| f()),
         }
-        Self::update(key, |_| f())
     }
 
-    /// The value under `key` in the context of the live coroutine `coroutine`; `None` if it
-    /// has none, or has ended.
-    pub fn get_from<T: Send + Sync + 'static>(
+    /// A clone of the value under `key` in the context of the live coroutine `coroutine`;
+    /// `None` if it has none, or has ended.
+    pub fn get_from<T: Clone + Send + Sync + 'static>(
         coroutine: u64,
         key: &'static ContextKey<T>,
-    ) -> Option<Arc<T>> {
-        let values = shard(coroutine).lock().get(&coroutine).cloned()?;
-        let value = values.lock().get(key.key_id());
-        value.map(downcast)
+    ) -> Option<T> {
+        live(coroutine)?.read_shared(|entries| find(entries, key.key_id()))
     }
 
     /// Whether the live coroutine `coroutine` has a value under `key`.
     pub fn has_in<T>(coroutine: u64, key: &'static ContextKey<T>) -> bool {
-        let Some(values) = shard(coroutine).lock().get(&coroutine).cloned() else {
-            return false;
-        };
-        values.lock().position(key.key_id()).is_some()
+        live(coroutine)
+            .is_some_and(|values| values.read_shared(|e| position(e, key.key_id()).is_some()))
     }
 
     /// Replaces the current context with a shallow copy of the live coroutine `coroutine`'s:
-    /// only `keys`, or everything when `keys` is empty (Hyperf's `copy`). Returns how many
-    /// values were copied; from an ended coroutine, none (and the current context is emptied).
+    /// only `keys`, or everything when `keys` is empty (Hyperf's `copy`). Values are shared,
+    /// not cloned: a copy of an `Arc` points at the same data, as a copied PHP object does.
+    /// Returns how many values were copied; from an ended coroutine, none (and the current
+    /// context is emptied).
     ///
     /// ```
     /// use runtime::{Context, ContextKey};
@@ -312,31 +374,28 @@ impl Context {
     ///         Context::copy_from(parent, &[&TRACE]);
     ///         Context::get(&TRACE)
     ///     });
-    ///     assert_eq!(child.join().unwrap().as_deref().map(String::as_str), Some("abc"));
+    ///     assert_eq!(child.join().unwrap().as_deref(), Some("abc"));
     /// })
     /// .join()
     /// .unwrap();
     /// ```
     pub fn copy_from(coroutine: u64, keys: &[&dyn AnyContextKey]) -> usize {
-        let source = shard(coroutine).lock().get(&coroutine).cloned();
-        let copied: Vec<_> = match &source {
-            None => Vec::new(),
-            Some(source) => {
-                let wanted: Vec<u64> = keys.iter().map(|k| k.key_id()).collect();
-                source
-                    .lock()
-                    .entries
-                    .iter()
-                    .filter(|(id, _, _)| wanted.is_empty() || wanted.contains(id))
-                    .cloned()
-                    .collect()
-            }
-        };
+        let wanted: Vec<u64> = keys.iter().map(|k| k.key_id()).collect();
+        let copied: Vec<Entry> = live(coroutine)
+            .map(|source| {
+                source.read_shared(|entries| {
+                    entries
+                        .iter()
+                        .filter(|(id, _, _)| wanted.is_empty() || wanted.contains(id))
+                        .cloned()
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
         let count = copied.len();
-        let replaced = with_current(true, |values| {
-            values.map(|values| std::mem::replace(&mut values.lock().entries, copied))
+        let replaced = with_current(|cell, owner| {
+            cell.write(owner, |entries| std::mem::replace(entries, copied))
         });
-        // The replaced values drop here, outside the lock.
         drop(replaced);
         count
     }
@@ -347,7 +406,7 @@ impl fmt::Debug for ContextCell {
         let names: Vec<&str> = self
             .values
             .get()
-            .map(|v| v.lock().entries.iter().map(|(_, name, _)| *name).collect())
+            .map(|v| v.read_shared(|e| e.iter().map(|(_, name, _)| *name).collect()))
             .unwrap_or_default();
         f.debug_struct("Context").field("keys", &names).finish()
     }

@@ -191,7 +191,7 @@ where
     };
     CURRENT.with(|current| current.set(&frame));
     let result = catch_unwind(AssertUnwindSafe(f));
-    let cancelled = result.as_ref().is_err_and(|payload| is_cancellation(payload));
+    let cancelled = result.as_ref().is_err_and(is_cancellation);
     frame.run_defers(cancelled);
     // Defers could still read the context; nothing can after this.
     frame.context.release(id);
@@ -231,7 +231,10 @@ impl Frame {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(deferred)) {
                 if cancelled && is_cancellation(&payload) {
                     // After a cancellation, may's next yield point unwinds again.
-                    log::debug!("coroutine {}: a defer was cut short by cancellation", self.id);
+                    log::debug!(
+                        "coroutine {}: a defer was cut short by cancellation",
+                        self.id
+                    );
                 } else {
                     log::error!(
                         "coroutine {}: a defer panicked: {}",

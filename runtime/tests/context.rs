@@ -9,7 +9,7 @@ use common::{LIMIT, setup, within};
 use coordinator::Coordinator;
 use runtime::{Context, ContextKey};
 
-static NAME: ContextKey<String> = ContextKey::new("name");
+static NAME: ContextKey<Arc<String>> = ContextKey::new("name");
 static COUNT: ContextKey<u32> = ContextKey::new("count");
 static OTHER: ContextKey<u32> = ContextKey::new("other");
 
@@ -21,7 +21,7 @@ fn in_coroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
 #[test]
 fn set_then_get_returns_the_value() {
     let name = in_coroutine(|| {
-        Context::set(&NAME, "ada".to_string());
+        Context::set(&NAME, Arc::new("ada".to_string()));
         Context::get(&NAME)
     });
     assert_eq!(name.as_deref().map(String::as_str), Some("ada"));
@@ -33,7 +33,7 @@ fn set_replaces_the_previous_value() {
         in_coroutine(|| {
             Context::set(&COUNT, 1);
             Context::set(&COUNT, 2);
-            *Context::get(&COUNT).unwrap()
+            Context::get(&COUNT).unwrap()
         }),
         2
     );
@@ -45,7 +45,7 @@ fn has_and_remove() {
         assert!(!Context::has(&COUNT));
         Context::set(&COUNT, 3);
         assert!(Context::has(&COUNT));
-        assert_eq!(Context::remove(&COUNT).as_deref(), Some(&3));
+        assert_eq!(Context::remove(&COUNT), Some(3));
         assert!(!Context::has(&COUNT));
         assert_eq!(Context::remove(&COUNT), None);
     });
@@ -54,9 +54,9 @@ fn has_and_remove() {
 #[test]
 fn update_reads_modifies_and_writes() {
     in_coroutine(|| {
-        assert_eq!(*Context::update(&COUNT, |old| old.map_or(1, |n| *n + 1)), 1);
-        assert_eq!(*Context::update(&COUNT, |old| old.map_or(1, |n| *n + 1)), 2);
-        assert_eq!(*Context::get(&COUNT).unwrap(), 2);
+        assert_eq!(Context::update(&COUNT, |old| old.map_or(1, |n| n + 1)), 1);
+        assert_eq!(Context::update(&COUNT, |old| old.map_or(1, |n| n + 1)), 2);
+        assert_eq!(Context::get(&COUNT).unwrap(), 2);
     });
 }
 
@@ -68,8 +68,8 @@ fn get_or_set_calls_its_closure_only_when_absent() {
             calls.fetch_add(1, Ordering::Relaxed);
             7
         };
-        assert_eq!(*Context::get_or_set(&COUNT, make), 7);
-        assert_eq!(*Context::get_or_set(&COUNT, make), 7);
+        assert_eq!(Context::get_or_set(&COUNT, make), 7);
+        assert_eq!(Context::get_or_set(&COUNT, make), 7);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
     });
 }
@@ -79,7 +79,7 @@ fn coroutines_do_not_see_each_others_values() {
     setup();
     let a = runtime::spawn(|| {
         Context::set(&COUNT, 1);
-        *Context::get(&COUNT).unwrap()
+        Context::get(&COUNT).unwrap()
     });
     let b = runtime::spawn(|| Context::get(&COUNT));
     assert_eq!(a.join().unwrap(), 1);
@@ -98,7 +98,7 @@ fn a_child_inherits_nothing() {
 #[test]
 fn copy_from_copies_the_chosen_keys_shallowly() {
     in_coroutine(|| {
-        Context::set(&NAME, "shared".to_string());
+        Context::set(&NAME, Arc::new("shared".to_string()));
         Context::set(&COUNT, 1);
         let parent = runtime::id().unwrap();
         let original = Context::get(&NAME).unwrap();
@@ -120,7 +120,7 @@ fn copy_from_copies_the_chosen_keys_shallowly() {
 #[test]
 fn copy_from_with_no_keys_copies_everything_and_replaces_the_current_context() {
     in_coroutine(|| {
-        Context::set(&NAME, "parent".to_string());
+        Context::set(&NAME, Arc::new("parent".to_string()));
         Context::set(&COUNT, 1);
         let parent = runtime::id().unwrap();
         runtime::spawn(move || {
@@ -146,7 +146,7 @@ fn another_live_coroutines_context_can_be_read_by_id() {
     });
     let owner_id = owner.id();
     assert!(ready.yield_timeout(LIMIT));
-    assert_eq!(Context::get_from(owner_id, &COUNT).as_deref(), Some(&42));
+    assert_eq!(Context::get_from(owner_id, &COUNT), Some(42));
     assert!(Context::has_in(owner_id, &COUNT));
     finish.resume();
     within(LIMIT, move || owner.join().unwrap());
@@ -166,11 +166,11 @@ fn values_are_dropped_when_the_coroutine_ends() {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    static TRACKED: ContextKey<Tracked> = ContextKey::new("tracked");
+    static TRACKED: ContextKey<Arc<Tracked>> = ContextKey::new("tracked");
     let drops = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&drops);
     // `join` returns once the coroutine, defers and context release included, has ended.
-    in_coroutine(move || Context::set(&TRACKED, Tracked(counter)));
+    in_coroutine(move || Context::set(&TRACKED, Arc::new(Tracked(counter))));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
@@ -178,7 +178,7 @@ fn values_are_dropped_when_the_coroutine_ends() {
 fn a_plain_thread_has_a_context_of_its_own() {
     let own = std::thread::spawn(|| {
         Context::set(&COUNT, 5);
-        *Context::get(&COUNT).unwrap()
+        Context::get(&COUNT).unwrap()
     });
     assert_eq!(own.join().unwrap(), 5);
     assert_eq!(

@@ -103,7 +103,7 @@ fn defers_can_read_the_context() {
     let in_defer = Arc::clone(&seen);
     runtime::spawn(move || {
         Context::set(&NAME, "request");
-        defer(move || *in_defer.lock().unwrap() = Context::get(&NAME).map(|n| *n));
+        defer(move || *in_defer.lock().unwrap() = Context::get(&NAME));
     })
     .join()
     .unwrap();

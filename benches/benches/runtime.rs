@@ -1,0 +1,153 @@
+//! The runtime's costs, each beside its raw-may baseline measured in the same run.
+//!
+//! `cargo bench -p benches --bench runtime` (add `-- --quick` for a short run).
+
+// `criterion_group!` generates undocumented items.
+#![allow(missing_docs)]
+
+use std::cell::RefCell;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use runtime::{Context, ContextKey};
+
+/// `runtime::spawn` + join against `may::go!` + join, both from inside a coroutine, in batches
+/// of `BATCH` spawns then `BATCH` joins (one spawn then one join at a time mostly measures how
+/// long the other worker thread takes to wake up).
+const BATCH: u64 = 100;
+
+fn spawn_and_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_and_join");
+    group.bench_function("baseline_may_go", |b| {
+        b.iter_custom(|iters| {
+            timed_in_coroutine(iters, |iters| {
+                for _ in 0..iters / BATCH {
+                    let batch: Vec<_> = (0..BATCH).map(|_| may::go!(|| black_box(1))).collect();
+                    for handle in batch {
+                        black_box(handle.join().unwrap());
+                    }
+                }
+            })
+        })
+    });
+    group.bench_function("runtime_spawn", |b| {
+        b.iter_custom(|iters| {
+            timed_in_coroutine(iters, |iters| {
+                for _ in 0..iters / BATCH {
+                    let batch: Vec<_> = (0..BATCH)
+                        .map(|_| runtime::spawn(|| black_box(1)))
+                        .collect();
+                    for handle in batch {
+                        black_box(handle.join().unwrap());
+                    }
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Runs `body(iters)` inside one runtime coroutine and returns the time it took there.
+fn timed_in_coroutine(iters: u64, body: fn(u64)) -> Duration {
+    runtime::spawn(move || {
+        let began = Instant::now();
+        body(iters);
+        began.elapsed()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Defers per coroutine in the defer benchmark: a realistic stack depth, and one spawn spread
+/// over many defers.
+const DEFERS: u64 = 10_000;
+
+/// Spawns coroutines that each call `register(n)` `DEFERS` times, `iters` calls in all; the
+/// time from the first spawn until the last coroutine (and so its defers) has finished.
+fn time_defers(iters: u64, register: fn(u64)) -> Duration {
+    // Spawned and joined from a coroutine: joining from a thread would add its wake-up.
+    runtime::spawn(move || {
+        let began = Instant::now();
+        for _ in 0..iters.div_ceil(DEFERS) {
+            runtime::spawn(move || (0..DEFERS).for_each(register)).join().unwrap();
+        }
+        began.elapsed()
+    })
+    .join()
+    .unwrap()
+}
+
+/// One `defer` registered and run (at its coroutine's end), against the same closures pushed
+/// on a plain vector and run LIFO at the coroutine's end by hand.
+fn defer_registered_and_run(c: &mut Criterion) {
+    may::coroutine_local!(static STACK: RefCell<Vec<Box<dyn FnOnce()>>> = RefCell::new(Vec::new()));
+    let mut group = c.benchmark_group("defer_registered_and_run");
+    group.bench_function("baseline_vec_of_boxed_closures", |b| {
+        b.iter_custom(|iters| {
+            time_defers(iters, |n| {
+                STACK.with(|stack| {
+                    let mut stack = stack.borrow_mut();
+                    stack.push(Box::new(move || {
+                        black_box(n);
+                    }));
+                    if n == DEFERS - 1 {
+                        while let Some(deferred) = stack.pop() {
+                            deferred();
+                        }
+                    }
+                })
+            })
+        })
+    });
+    group.bench_function("runtime_defer", |b| {
+        b.iter_custom(|iters| {
+            time_defers(iters, |n| {
+                runtime::defer(move || {
+                    black_box(n);
+                })
+            })
+        })
+    });
+    group.finish();
+}
+
+may::coroutine_local!(static LOCAL: u64 = 7);
+static KEY: ContextKey<u64> = ContextKey::new("bench");
+
+/// `Context::get` of a present key against reading may's `coroutine_local!`.
+fn context_get(c: &mut Criterion) {
+    let mut group = c.benchmark_group("context_get_present_key");
+    group.bench_function("baseline_may_coroutine_local", |b| {
+        b.iter_custom(|iters| {
+            timed_in_coroutine(iters, |iters| {
+                for _ in 0..iters {
+                    black_box(LOCAL.with(|value| *value));
+                }
+            })
+        })
+    });
+    group.bench_function("runtime_context_get", |b| {
+        b.iter_custom(|iters| {
+            timed_in_coroutine(iters, |iters| {
+                Context::set(&KEY, 7);
+                for _ in 0..iters {
+                    black_box(Context::get(&KEY));
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+fn configure() -> Criterion {
+    runtime::configure(runtime::Config::default().workers(2)).expect("configured before any spawn");
+    Criterion::default()
+}
+
+criterion_group! {
+    name = runtime_benches;
+    config = configure();
+    targets = spawn_and_join, defer_registered_and_run, context_get
+}
+criterion_main!(runtime_benches);
