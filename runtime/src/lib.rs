@@ -43,6 +43,7 @@ mod config;
 mod context;
 mod coroutine;
 mod defer;
+pub mod toolkit;
 
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
@@ -50,6 +51,11 @@ pub use crate::coroutine::{
     Builder, JoinHandle, Panic, Stats, id, in_coroutine, is_cancelled, parent_id, spawn, stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
+pub use crate::toolkit::{
+    Barrier, BarrierToken, Channel, Concurrent, KeyedMutexGuard, Locker, LockerGuard, Mutex,
+    Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,
+    WaitGroupError, Waiter, WaiterError,
+};
 
 /// Spawns a coroutine running the closure; the same as [`spawn`].
 ///
