@@ -53,7 +53,9 @@ fn channel_pop_parks_a_coroutine_until_a_thread_pushes() {
         let channel = Channel::new(1);
         let popper = channel.clone();
         let popping = runtime::spawn(move || popper.pop(None));
-        eventually(LIMIT, "the coroutine waits", || channel.waiting_poppers() == 1);
+        eventually(LIMIT, "the coroutine waits", || {
+            channel.waiting_poppers() == 1
+        });
         channel.push("hello", None).unwrap();
         assert_eq!(popping.join().unwrap(), Ok("hello"));
     });
@@ -68,7 +70,10 @@ fn channel_pop_parks_a_thread_until_a_coroutine_pushes() {
         let popping = std::thread::spawn(move || popper.pop(None));
         eventually(LIMIT, "the thread waits", || channel.waiting_poppers() == 1);
         let pusher = channel.clone();
-        runtime::spawn(move || pusher.push(7, None)).join().unwrap().unwrap();
+        runtime::spawn(move || pusher.push(7, None))
+            .join()
+            .unwrap()
+            .unwrap();
         assert_eq!(popping.join().unwrap(), Ok(7));
     });
 }
@@ -265,7 +270,10 @@ fn channel_timed_out_pops_leave_no_waiter_behind() {
         assert_eq!(channel.waiting_poppers(), 0);
         channel.push(1, None).unwrap();
         let popper = channel.clone();
-        assert_eq!(runtime::spawn(move || popper.pop(None)).join().unwrap(), Ok(1));
+        assert_eq!(
+            runtime::spawn(move || popper.pop(None)).join().unwrap(),
+            Ok(1)
+        );
         assert_eq!(channel.waiting_poppers(), 0);
     });
 }
@@ -339,8 +347,14 @@ fn channel_many_producers_and_consumers_lose_and_duplicate_nothing() {
 
 #[test]
 fn channel_errors_describe_themselves() {
-    assert_eq!(PopError::Closed.to_string(), "pop on a closed and drained channel");
-    assert_eq!(PopError::Timeout.to_string(), "pop timed out: the channel stayed empty");
+    assert_eq!(
+        PopError::Closed.to_string(),
+        "pop on a closed and drained channel"
+    );
+    assert_eq!(
+        PopError::Timeout.to_string(),
+        "pop timed out: the channel stayed empty"
+    );
     assert_eq!(PushError::Closed(1).to_string(), "push on a closed channel");
     assert_eq!(format!("{:?}", PushError::Timeout(1)), "Timeout(..)");
 }

@@ -28,8 +28,12 @@ fn locker_owner_works_while_others_wait_and_one_unlock_releases_them_all_with_fa
         // A, a coroutine: owns the flight, then, once released, waits for both waiters to be
         // through before writing its 4.
         let owner = {
-            let (order, owned, release, waiters_done) =
-                (Arc::clone(&order), owned.clone(), release.clone(), waiters_done.clone());
+            let (order, owned, release, waiters_done) = (
+                Arc::clone(&order),
+                owned.clone(),
+                release.clone(),
+                waiters_done.clone(),
+            );
             runtime::spawn(move || {
                 assert!(Locker::lock(KEY));
                 record(&order, 1);
@@ -75,8 +79,7 @@ fn locker_owner_works_while_others_wait_and_one_unlock_releases_them_all_with_fa
         assert!(!b.join().unwrap(), "B did not own the flight");
         assert!(!c.join().unwrap(), "C did not own the flight");
         owner.join().unwrap();
-        let order = order.lock().clone();
-        order
+        order.lock().clone()
     });
     // B and C are released together, so 5 and 6 come in either order, both before 4.
     assert_eq!(order.len(), 6, "{order:?}");

@@ -43,8 +43,7 @@ fn mutex_five_coroutines_write_hello_in_the_order_they_asked() {
         for writer in writers {
             writer.join().unwrap();
         }
-        let written = written.lock().clone();
-        written
+        written.lock().clone()
     });
     assert_eq!(written, "hello");
     assert!(!Mutex::is_locked(KEY));
@@ -226,6 +225,10 @@ fn mutex_unlocked_keys_leave_the_registry() {
             assert!(Mutex::unlock(key));
         }
         // Other tests of this file hold a few keys of their own at most.
-        assert!(Mutex::locked_keys() < 100, "{} keys left", Mutex::locked_keys());
+        assert!(
+            Mutex::locked_keys() < 100,
+            "{} keys left",
+            Mutex::locked_keys()
+        );
     });
 }

@@ -155,7 +155,10 @@ fn parallel_failure_carries_partial_results_and_every_failure() {
         .iter()
         .map(|(key, failure)| (*key, failure.to_string()))
         .collect();
-    assert_eq!(failures, [("b", "b failed".to_string()), ("d", "d failed".to_string())]);
+    assert_eq!(
+        failures,
+        [("b", "b failed".to_string()), ("d", "d failed".to_string())]
+    );
     assert!(matches!(error.failures[0].1, TaskFailure::Error(_)));
 }
 
