@@ -70,7 +70,9 @@ fn time_defers(iters: u64, register: fn(u64)) -> Duration {
     runtime::spawn(move || {
         let began = Instant::now();
         for _ in 0..iters.div_ceil(DEFERS) {
-            runtime::spawn(move || (0..DEFERS).for_each(register)).join().unwrap();
+            runtime::spawn(move || (0..DEFERS).for_each(register))
+                .join()
+                .unwrap();
         }
         began.elapsed()
     })

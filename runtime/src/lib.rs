@@ -44,6 +44,8 @@ mod context;
 mod coroutine;
 mod defer;
 pub mod toolkit;
+mod worker;
+mod workers;
 
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
@@ -56,6 +58,8 @@ pub use crate::toolkit::{
     Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,
     WaitGroupError, Waiter, WaiterError,
 };
+pub use crate::worker::{Worker, WorkerError};
+pub use crate::workers::{ShutdownReport, WorkerPool, Workers, WorkersError};
 
 /// Spawns a coroutine running the closure; the same as [`spawn`].
 ///

@@ -1,0 +1,280 @@
+//! [`Worker`]: one worker of a [`WorkerPool`](crate::WorkerPool) — its id, its in-flight work,
+//! its own pair of coordinators.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use coordinator::{Coordinator, WaitList, WaitOutcome};
+use parking_lot::Mutex;
+
+use crate::coroutine::{Builder, JoinHandle};
+use crate::workers::{Command, PoolShared};
+
+/// One life of a worker: a recycle (after `max_request`, or `reload`) starts a new generation
+/// under the same id.
+pub(crate) struct Generation<M: Send + 'static> {
+    pub(crate) id: usize,
+    pub(crate) number: u64,
+    pub(crate) accepting: AtomicBool,
+    /// Resumed when this generation's start callbacks have run.
+    pub(crate) started: Coordinator,
+    /// Resumed when this generation begins to exit.
+    pub(crate) exiting: Coordinator,
+    requests: AtomicU64,
+    recycle_requested: AtomicBool,
+    /// Coroutines spawned through the worker and not yet finished (their defers included),
+    /// counted from the moment `spawn` is called.
+    pending: AtomicUsize,
+    /// Handles to cancel the running ones, by coroutine id (a coroutine adds itself when it
+    /// starts).
+    running: Mutex<HashMap<u64, may::coroutine::Coroutine>>,
+    /// Set when the worker cancels its work: a coroutine that starts afterwards cancels itself.
+    cancelling: AtomicBool,
+    /// Notified whenever a coroutine finishes.
+    drained: WaitList,
+    /// The coroutine delivering pipe messages, and the latch it resumes when it ends.
+    pub(crate) dispatcher: Mutex<Option<may::coroutine::Coroutine>>,
+    pub(crate) dispatcher_done: Coordinator,
+    pub(crate) pool: Weak<PoolShared<M>>,
+}
+
+impl<M: Send + 'static> Generation<M> {
+    pub(crate) fn new(id: usize, number: u64, pool: Weak<PoolShared<M>>) -> Self {
+        Generation {
+            id,
+            number,
+            accepting: AtomicBool::new(true),
+            started: Coordinator::new(),
+            exiting: Coordinator::new(),
+            requests: AtomicU64::new(0),
+            recycle_requested: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            running: Mutex::new(HashMap::new()),
+            cancelling: AtomicBool::new(false),
+            drained: WaitList::new(),
+            dispatcher: Mutex::new(None),
+            dispatcher_done: Coordinator::new(),
+            pool,
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Waits until no coroutine of this generation is in flight, or until `deadline`; returns
+    /// whether it drained.
+    pub(crate) fn wait_drained(&self, deadline: Instant) -> bool {
+        loop {
+            let outcome = self.drained.wait(Some(deadline), || self.in_flight() == 0);
+            match outcome {
+                WaitOutcome::Ready => return true,
+                WaitOutcome::TimedOut => return self.in_flight() == 0,
+                WaitOutcome::Notified => {}
+            }
+        }
+    }
+
+    /// Cancels every coroutine still in flight; returns how many were running.
+    pub(crate) fn cancel_in_flight(&self) -> usize {
+        self.cancelling.store(true, Ordering::Release);
+        let running: Vec<_> = self.running.lock().values().cloned().collect();
+        for coroutine in &running {
+            // SAFETY: the pool's documented contract: work still running after `max_wait_time`
+            // is cancelled, unwinding at its next blocking call; its destructors and defers run.
+            unsafe { coroutine.cancel() };
+        }
+        running.len()
+    }
+
+    /// Cancels the message dispatcher, stuck in a message handler past the stop's deadline.
+    pub(crate) fn cancel_dispatcher(&self) {
+        if let Some(dispatcher) = self.dispatcher.lock().take() {
+            log::warn!(
+                "worker {}: a pipe message handler outlived max_wait_time; cancelled",
+                self.id
+            );
+            // SAFETY: as for `cancel_in_flight`.
+            unsafe { dispatcher.cancel() };
+        }
+    }
+
+    /// Called first thing in each of the worker's coroutines.
+    fn started_running(&self, coroutine: u64) {
+        self.running
+            .lock()
+            .insert(coroutine, may::coroutine::current());
+        if self.cancelling.load(Ordering::Acquire) {
+            // Started after the worker gave up on its work: leave as a cancelled coroutine would.
+            std::panic::resume_unwind(Box::new(generator::Error::Cancel));
+        }
+    }
+
+    /// Called last thing (the earliest defer) in each of the worker's coroutines.
+    fn finished(&self, coroutine: u64) {
+        self.running.lock().remove(&coroutine);
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.drained.notify_all();
+    }
+}
+
+/// A handle to one worker of a running [`WorkerPool`](crate::WorkerPool), as passed to the
+/// lifecycle callbacks. Cheap to clone.
+///
+/// A handle belongs to one *generation* of the worker: once that generation stops (recycled
+/// after `max_request`, reloaded, or shut down) the handle refuses new work, and the pool's
+/// [`worker(id)`](crate::WorkerPool::worker) hands out the next generation's.
+pub struct Worker<M: Send + 'static> {
+    pub(crate) generation: Arc<Generation<M>>,
+}
+
+impl<M: Send + 'static> Clone for Worker<M> {
+    fn clone(&self) -> Self {
+        Worker {
+            generation: Arc::clone(&self.generation),
+        }
+    }
+}
+
+/// Why a worker refused something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The worker is stopping (or stopped) and takes no new work.
+    NotAccepting,
+    /// No worker has this id.
+    NoSuchWorker(usize),
+    /// The pool has shut down.
+    PoolStopped,
+    /// may could not spawn the coroutine (its stack could not be allocated).
+    Spawn,
+}
+
+impl fmt::Display for WorkerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerError::NotAccepting => {
+                f.write_str("the worker is stopping and takes no new work")
+            }
+            WorkerError::NoSuchWorker(id) => write!(f, "no worker has id {id}"),
+            WorkerError::PoolStopped => f.write_str("the worker pool has shut down"),
+            WorkerError::Spawn => f.write_str("could not spawn a coroutine"),
+        }
+    }
+}
+
+impl std::error::Error for WorkerError {}
+
+impl<M: Send + 'static> Worker<M> {
+    /// The worker's id, `0..worker_num`; it stays the same across recycles.
+    pub fn id(&self) -> usize {
+        self.generation.id
+    }
+
+    /// Which life of the worker this is: 0 for the first start, +1 for each recycle.
+    pub fn generation(&self) -> u64 {
+        self.generation.number
+    }
+
+    /// Whether the worker takes new work (it has started and is not stopping).
+    pub fn is_accepting(&self) -> bool {
+        self.generation.accepting.load(Ordering::Acquire)
+    }
+
+    /// Resumed once this worker's start callback has returned.
+    pub fn started(&self) -> &Coordinator {
+        &self.generation.started
+    }
+
+    /// Resumed when this worker begins to exit: loops that belong to this worker wait on it
+    /// (rather than on the process-wide `WORKER_EXIT`), so one worker's recycle does not
+    /// stop another's.
+    pub fn exiting(&self) -> &Coordinator {
+        &self.generation.exiting
+    }
+
+    /// Coroutines spawned through this worker and still running.
+    pub fn in_flight(&self) -> usize {
+        self.generation.in_flight()
+    }
+
+    /// Requests this generation has reported done.
+    pub fn requests(&self) -> u64 {
+        self.generation.requests.load(Ordering::Relaxed)
+    }
+
+    /// Spawns `f` as work of this worker: the worker's stop waits for it (up to the pool's
+    /// `max_wait_time`, then cancels it).
+    pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, WorkerError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.is_accepting() {
+            return Err(WorkerError::NotAccepting);
+        }
+        // Counted before the coroutine exists, so a stop cannot miss it.
+        self.generation.pending.fetch_add(1, Ordering::AcqRel);
+        let generation = Arc::clone(&self.generation);
+        let spawned = Builder::new().spawn(move || {
+            let id = crate::id().expect("a runtime coroutine has an id");
+            let finished = Arc::clone(&generation);
+            // The first defer runs last: the coroutine is in flight until its defers are done.
+            crate::defer(move || finished.finished(id));
+            generation.started_running(id);
+            f()
+        });
+        spawned.map_err(|_| {
+            self.generation.pending.fetch_sub(1, Ordering::AcqRel);
+            self.generation.drained.notify_all();
+            WorkerError::Spawn
+        })
+    }
+
+    /// Reports one request done. When the generation has served `max_request` requests, the
+    /// worker is recycled: it stops, exits, and starts again under the same id.
+    pub fn request_done(&self) {
+        let served = self.generation.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        let Some(pool) = self.generation.pool.upgrade() else {
+            return;
+        };
+        let limit = pool.max_request;
+        if limit > 0
+            && served >= limit
+            && !self
+                .generation
+                .recycle_requested
+                .swap(true, Ordering::AcqRel)
+        {
+            pool.command(Command::Recycle {
+                id: self.id(),
+                generation: self.generation(),
+            });
+        }
+    }
+
+    /// Sends `message` to worker `to`'s `on_pipe_message`, which receives this worker's id as
+    /// the sender. Messages from one sender arrive in the order sent.
+    pub fn send_message(&self, to: usize, message: M) -> Result<(), WorkerError> {
+        let pool = self
+            .generation
+            .pool
+            .upgrade()
+            .ok_or(WorkerError::PoolStopped)?;
+        pool.deliver(Some(self.id()), to, message)
+    }
+}
+
+impl<M: Send + 'static> fmt::Debug for Worker<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id())
+            .field("generation", &self.generation())
+            .field("accepting", &self.is_accepting())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
