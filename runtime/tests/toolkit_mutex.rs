@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{LIMIT, eventually, setup, within};
-use runtime::Mutex;
+use runtime::{Channel, Mutex};
 
 const SHORT: Duration = Duration::from_millis(5);
 
@@ -136,14 +136,21 @@ fn mutex_unlock_hands_the_key_to_the_waiter_before_any_newcomer() {
     const KEY: &str = "test:mutex:handover";
     within(LIMIT, || {
         assert!(Mutex::lock(KEY, None));
-        let waiter = std::thread::spawn(|| {
-            assert!(Mutex::lock(KEY, None));
-            Mutex::unlock(KEY)
-        });
+        let release = Channel::new(1);
+        let waiter = {
+            let release = release.clone();
+            std::thread::spawn(move || {
+                assert!(Mutex::lock(KEY, None));
+                release.pop(None).unwrap();
+                Mutex::unlock(KEY)
+            })
+        };
         eventually(LIMIT, "the thread waits", || Mutex::waiters(KEY) == 1);
         assert!(Mutex::unlock(KEY));
-        // Handed over: it stays locked, for the waiter, even if the waiter has not run yet.
+        // Handed over: it stays locked, for the waiter, whether or not the waiter has run yet.
         assert!(!Mutex::lock(KEY, Some(Duration::ZERO)));
+        assert!(Mutex::is_locked(KEY));
+        release.push((), None).unwrap();
         assert!(waiter.join().unwrap());
         assert!(!Mutex::is_locked(KEY));
     });
