@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use runtime::{Context, ContextKey};
+use runtime::{Channel, Context, ContextKey};
 
 /// `runtime::spawn` + join against `may::go!` + join, both from inside a coroutine, in batches
 /// of `BATCH` spawns then `BATCH` joins (one spawn then one join at a time mostly measures how
@@ -142,6 +142,60 @@ fn context_get(c: &mut Criterion) {
     group.finish();
 }
 
+/// One round trip between two coroutines over a pair of `Channel`s, against the same over a
+/// pair of may's `mpsc` channels.
+fn channel_ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("channel_ping_pong_round_trip");
+    group.bench_function("baseline_may_mpsc", |b| {
+        b.iter_custom(|iters| {
+            let (ping_tx, ping_rx) = may::sync::mpsc::channel::<u64>();
+            let (pong_tx, pong_rx) = may::sync::mpsc::channel::<u64>();
+            let echo = runtime::spawn(move || {
+                while let Ok(n) = ping_rx.recv() {
+                    pong_tx.send(n).unwrap();
+                }
+            });
+            let elapsed = runtime::spawn(move || {
+                let began = Instant::now();
+                for n in 0..iters {
+                    ping_tx.send(n).unwrap();
+                    black_box(pong_rx.recv().unwrap());
+                }
+                began.elapsed()
+            })
+            .join()
+            .unwrap();
+            echo.join().unwrap();
+            elapsed
+        })
+    });
+    group.bench_function("runtime_channel", |b| {
+        b.iter_custom(|iters| {
+            let (ping, pong) = (Channel::<u64>::new(1), Channel::<u64>::new(1));
+            let (echo_ping, echo_pong) = (ping.clone(), pong.clone());
+            let echo = runtime::spawn(move || {
+                while let Ok(n) = echo_ping.pop(None) {
+                    echo_pong.push(n, None).unwrap();
+                }
+            });
+            let elapsed = runtime::spawn(move || {
+                let began = Instant::now();
+                for n in 0..iters {
+                    ping.push(n, None).unwrap();
+                    black_box(pong.pop(None).unwrap());
+                }
+                ping.close();
+                began.elapsed()
+            })
+            .join()
+            .unwrap();
+            echo.join().unwrap();
+            elapsed
+        })
+    });
+    group.finish();
+}
+
 fn configure() -> Criterion {
     runtime::configure(runtime::Config::default().workers(2)).expect("configured before any spawn");
     Criterion::default()
@@ -150,6 +204,6 @@ fn configure() -> Criterion {
 criterion_group! {
     name = runtime_benches;
     config = configure();
-    targets = spawn_and_join, defer_registered_and_run, context_get
+    targets = spawn_and_join, defer_registered_and_run, context_get, channel_ping_pong
 }
 criterion_main!(runtime_benches);
