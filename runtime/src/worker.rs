@@ -78,16 +78,18 @@ impl<M: Send + 'static> Generation<M> {
         }
     }
 
-    /// Cancels every coroutine still in flight; returns how many were running.
+    /// Cancels every coroutine still in flight; returns how many there were. One that has
+    /// been spawned but has not started yet cancels itself when it starts.
     pub(crate) fn cancel_in_flight(&self) -> usize {
         self.cancelling.store(true, Ordering::Release);
+        let in_flight = self.in_flight();
         let running: Vec<_> = self.running.lock().values().cloned().collect();
         for coroutine in &running {
             // SAFETY: the pool's documented contract: work still running after `max_wait_time`
             // is cancelled, unwinding at its next blocking call; its destructors and defers run.
             unsafe { coroutine.cancel() };
         }
-        running.len()
+        in_flight
     }
 
     /// Cancels the message dispatcher, stuck in a message handler past the stop's deadline.
