@@ -1,0 +1,151 @@
+//! The engine's limits and timeouts, every one configurable.
+
+use std::time::Duration;
+
+/// Size limits on requests. Past each, the engine answers with the status named and closes the
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) max_head_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_uri_bytes: usize,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 64 KiB of request line and headers, 100 header fields, an 8 KiB request target, an
+    /// 8 MiB body.
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+            max_uri_bytes: 8 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The largest request head (request line and header fields) in bytes; beyond: `431`.
+    pub fn max_head_bytes(mut self, bytes: usize) -> Self {
+        self.max_head_bytes = bytes;
+        self
+    }
+
+    /// The most header fields a request may have; beyond: `431`.
+    pub fn max_headers(mut self, fields: usize) -> Self {
+        self.max_headers = fields;
+        self
+    }
+
+    /// The longest request target in bytes; beyond: `414`.
+    pub fn max_uri_bytes(mut self, bytes: usize) -> Self {
+        self.max_uri_bytes = bytes;
+        self
+    }
+
+    /// The largest request body in bytes; beyond: `413`, answered before the body is read.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+}
+
+/// How the engine runs: limits, timeouts and connection handling.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::{EngineConfig, Limits};
+///
+/// let config = EngineConfig::default()
+///     .limits(Limits::default().max_body_bytes(1024 * 1024))
+///     .keep_alive_timeout(Duration::from_secs(30))
+///     .max_connections(5_000);
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub(crate) limits: Limits,
+    pub(crate) max_connections: usize,
+    pub(crate) backlog: u32,
+    pub(crate) request_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) timer_tick: Duration,
+    pub(crate) stack_size: usize,
+}
+
+impl Default for EngineConfig {
+    /// The [`Limits`] defaults; 10,000 connections; a 10 s request timeout, 60 s keep-alive
+    /// timeout, 30 s write timeout; 64 KiB connection stacks.
+    fn default() -> Self {
+        EngineConfig {
+            limits: Limits::default(),
+            max_connections: 10_000,
+            backlog: 1024,
+            request_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            timer_tick: Duration::from_millis(100),
+            stack_size: 64 * 1024,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The request size limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The most connections served at once. Further connections wait in the listen backlog
+    /// until one closes. Each connection is a coroutine: with Linux's default
+    /// `vm.max_map_count` (65,530) about 30,000 coroutines fit in a process — raise the sysctl
+    /// before raising this past that.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// The listen backlog: connections the kernel queues before they are accepted.
+    pub fn backlog(mut self, connections: u32) -> Self {
+        self.backlog = connections;
+        self
+    }
+
+    /// How long a client may take to send a complete request head, counted from its first
+    /// byte (and from the connection's start for its first request); and the longest pause
+    /// while it sends a body. Past it the connection is closed.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept open waiting for its next request.
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// How long writing a response may stall (a client that does not read) before the
+    /// connection is closed.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How often the engine checks connections' deadlines (and refreshes its `Date`); timeouts
+    /// fire up to this much late.
+    pub fn timer_tick(mut self, tick: Duration) -> Self {
+        self.timer_tick = tick.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The stack size of each connection's coroutine, in which handlers run. Untouched stack
+    /// pages cost no memory; an overflow crashes the process.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+}

@@ -1,0 +1,460 @@
+//! One connection's loop: read a request, call the service, write the response — with
+//! keep-alive, pipelining, `100 Continue`, and every limit and timeout of the engine.
+
+use std::io::{self, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http_crate::header::{self, HeaderMap};
+use http_crate::{Method, StatusCode};
+use may::net::TcpStream;
+
+use crate::body::{BodyWriter, Kind};
+use crate::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
+use crate::encode::{self, CONTINUE};
+use crate::engine::{EngineShared, Registration};
+use crate::service::{Request, Response};
+
+/// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
+/// back once they are consumed.
+const INITIAL_READ_BUFFER: usize = 4096;
+/// Bodies at least this large are written straight from the handler's bytes, not copied into
+/// the output buffer.
+const DIRECT_WRITE: usize = 16 * 1024;
+/// The output buffer is released after a response larger than this.
+const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// What the engine's timer thread knows of a connection.
+pub(crate) struct ConnState {
+    /// The socket, shut down by the timer thread when `deadline` passes. Only used while the
+    /// connection is registered with the engine, and a connection deregisters before it closes
+    /// its socket, so the descriptor is always the connection's own.
+    pub(crate) fd: std::os::fd::RawFd,
+    /// Milliseconds since the engine's epoch after which the connection is closed; 0: none.
+    pub(crate) deadline: AtomicU64,
+    /// Waiting for the next request with nothing buffered: a stopping engine closes it.
+    pub(crate) idle: AtomicBool,
+}
+
+impl ConnState {
+    pub(crate) fn new(fd: std::os::fd::RawFd) -> Self {
+        ConnState {
+            fd,
+            deadline: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Initialised bytes with a window of unread data.
+struct ReadBuffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuffer {
+    fn new() -> Self {
+        ReadBuffer {
+            data: vec![0; INITIAL_READ_BUFFER],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Moves up to `n` unread bytes out.
+    fn take(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.end - self.start);
+        let taken = self.start..self.start + n;
+        self.start += n;
+        &self.data[taken]
+    }
+
+    /// Reads once from `stream`, growing the buffer up to `limit` bytes if it is full.
+    fn read_from(&mut self, stream: &mut TcpStream, limit: usize) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let grown = (self.data.len() * 2).min(limit.max(self.data.len() + 1));
+                self.data.resize(grown, 0);
+            }
+        }
+        let n = stream.read(&mut self.data[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Gives back memory a large request needed, once nothing is buffered.
+    fn shrink_when_empty(&mut self) {
+        if self.is_empty() && self.data.len() > INITIAL_READ_BUFFER {
+            self.data = vec![0; INITIAL_READ_BUFFER];
+        }
+    }
+}
+
+/// Why a connection loop ends early.
+enum Stop {
+    /// The client closed, timed out or the socket failed: nothing more can be said to it.
+    Gone,
+    /// The request was refused: answer with this status, then close.
+    Refuse(DecodeError),
+}
+
+impl From<io::Error> for Stop {
+    fn from(_: io::Error) -> Self {
+        Stop::Gone
+    }
+}
+
+pub(crate) struct Connection {
+    // Declared first, so dropped first — also when unwinding: the connection leaves the
+    // engine's registry before its socket closes (see `ConnState::fd`).
+    _registration: Registration,
+    stream: TcpStream,
+    shared: Arc<EngineShared>,
+    state: Arc<ConnState>,
+    input: ReadBuffer,
+    output: Vec<u8>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        registration: Registration,
+        stream: TcpStream,
+        shared: Arc<EngineShared>,
+        state: Arc<ConnState>,
+    ) -> Self {
+        Connection {
+            _registration: registration,
+            stream,
+            shared,
+            state,
+            input: ReadBuffer::new(),
+            output: Vec::new(),
+        }
+    }
+
+    /// Serves requests until the client leaves, a request is refused, or the engine stops.
+    pub(crate) fn serve(mut self) {
+        let mut first = true;
+        loop {
+            match self.serve_one(first) {
+                Ok(true) => first = false,
+                Ok(false) | Err(Stop::Gone) => break,
+                Err(Stop::Refuse(error)) => {
+                    log::debug!("request refused: {error}");
+                    let date = self.shared.date.get();
+                    encode::write_simple(&mut self.output, error.status, true, &date);
+                    let _ = self.flush();
+                    break;
+                }
+            }
+        }
+        let _ = self.flush();
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// One request and its response; `Ok(true)` when the connection can serve another.
+    fn serve_one(&mut self, first: bool) -> Result<bool, Stop> {
+        let Some(head) = self.read_head(first)? else {
+            return Ok(false);
+        };
+        let body = self.read_body(&head)?;
+        let method = head.method.clone();
+        let version = head.version;
+        let mut keep_alive = head.keep_alive;
+        let request = into_request(head, body);
+        self.state.deadline.store(0, Ordering::Relaxed);
+        let response = self.call_service(request);
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        keep_alive &= !self.shared.stopping.load(Ordering::Acquire);
+        keep_alive &= !asks_to_close(response.headers());
+        self.write_response(response, &method, version, keep_alive)
+    }
+
+    /// Reads until a complete head is buffered; `None` when the client left (or timed out)
+    /// between requests.
+    fn read_head(&mut self, first: bool) -> Result<Option<Head>, Stop> {
+        let shared = Arc::clone(&self.shared);
+        let limits = &shared.config.limits;
+        let mut started_at: Option<u64> = None;
+        loop {
+            if !self.input.is_empty() {
+                if let Some((head, length)) =
+                    decode_head(self.input.filled(), limits).map_err(Stop::Refuse)?
+                {
+                    self.input.consume(length);
+                    self.state.idle.store(false, Ordering::SeqCst);
+                    return Ok(Some(head));
+                }
+            }
+            // About to block: what is answered so far goes out first (pipelined responses).
+            self.flush()?;
+            let now = self.shared.now_millis();
+            let deadline = if self.input.is_empty() && !first {
+                self.input.shrink_when_empty();
+                self.state.idle.store(true, Ordering::SeqCst);
+                if self.shared.stopping.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                now + millis(self.shared.config.keep_alive_timeout)
+            } else {
+                self.state.idle.store(false, Ordering::SeqCst);
+                // The head's time counts from its first byte (or the connection's start).
+                *started_at.get_or_insert(now) + millis(self.shared.config.request_timeout)
+            };
+            self.state.deadline.store(deadline, Ordering::Relaxed);
+            let limit = limits.max_head_bytes + 1;
+            let read = self.input.read_from(&mut self.stream, limit)?;
+            if read == 0 {
+                // Closed by the client, or by the timer thread at the deadline.
+                return Ok(None);
+            }
+        }
+    }
+
+    fn read_body(&mut self, head: &Head) -> Result<Bytes, Stop> {
+        match head.framing {
+            Framing::Empty => Ok(Bytes::new()),
+            Framing::Length(length) => {
+                let length = usize::try_from(length).map_err(|_| Stop::Gone)?;
+                let mut body = Vec::with_capacity(length);
+                body.extend_from_slice(self.input.take(length));
+                if body.len() < length && head.expect_continue {
+                    self.send_continue()?;
+                }
+                while body.len() < length {
+                    self.extend_deadline(self.shared.config.request_timeout);
+                    let filled = body.len();
+                    body.resize(length, 0);
+                    let read = self.stream.read(&mut body[filled..])?;
+                    body.truncate(filled + read);
+                    if read == 0 {
+                        return Err(Stop::Gone);
+                    }
+                }
+                Ok(Bytes::from(body))
+            }
+            Framing::Chunked => {
+                let shared = Arc::clone(&self.shared);
+                let limits = &shared.config.limits;
+                let mut decoder = ChunkedDecoder::new();
+                let mut body = BytesMut::new();
+                let mut asked_to_continue = !head.expect_continue;
+                loop {
+                    let used = decoder
+                        .decode(self.input.filled(), &mut body, limits)
+                        .map_err(Stop::Refuse)?;
+                    self.input.consume(used);
+                    if decoder.is_done() {
+                        return Ok(body.freeze());
+                    }
+                    if !asked_to_continue {
+                        self.send_continue()?;
+                        asked_to_continue = true;
+                    }
+                    self.extend_deadline(self.shared.config.request_timeout);
+                    let limit = INITIAL_READ_BUFFER.max(limits.max_head_bytes + 1);
+                    if self.input.read_from(&mut self.stream, limit)? == 0 {
+                        return Err(Stop::Gone);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_continue(&mut self) -> Result<(), Stop> {
+        self.output.extend_from_slice(CONTINUE);
+        self.flush()
+    }
+
+    fn call_service(&self, request: Request) -> Response {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.shared.service.call(request)));
+        match outcome {
+            Ok(Ok(response)) => return response,
+            Ok(Err(error)) => log::error!("handler failed: {error}"),
+            // A cancellation must go on unwinding the coroutine.
+            Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+            Err(payload) => log::error!("handler panicked: {}", panic_text(&payload)),
+        }
+        let mut response = Response::new(crate::Body::from("Internal Server Error"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+
+    fn write_response(
+        &mut self,
+        response: Response,
+        method: &Method,
+        version: http_crate::Version,
+        keep_alive: bool,
+    ) -> Result<bool, Stop> {
+        let (parts, body) = response.into_parts();
+        let sends_body = *method != Method::HEAD && !encode::status_has_no_body(parts.status);
+        let no_body = encode::status_has_no_body(parts.status);
+        let date = self.shared.date.get();
+        match body.kind {
+            Kind::Empty | Kind::Full(_) => {
+                let bytes = match body.kind {
+                    Kind::Full(bytes) => bytes,
+                    _ => Bytes::new(),
+                };
+                let framing = if no_body {
+                    encode::Framing::NoBody
+                } else {
+                    encode::Framing::Length(bytes.len())
+                };
+                encode::write_head(
+                    &mut self.output,
+                    parts.status,
+                    &parts.headers,
+                    framing,
+                    !keep_alive,
+                    &date,
+                );
+                if sends_body {
+                    if bytes.len() >= DIRECT_WRITE {
+                        self.flush()?;
+                        self.write_all(&bytes)?;
+                    } else {
+                        self.output.extend_from_slice(&bytes);
+                    }
+                }
+                Ok(keep_alive)
+            }
+            Kind::Stream(writer) => {
+                let chunked = encode::can_chunk(version);
+                // Without chunked framing, the end of the body is the end of the connection.
+                let keep_alive = keep_alive && chunked;
+                let framing = match (no_body, chunked) {
+                    (true, _) => encode::Framing::NoBody,
+                    (false, true) => encode::Framing::Chunked,
+                    (false, false) => encode::Framing::UntilClose,
+                };
+                encode::write_head(
+                    &mut self.output,
+                    parts.status,
+                    &parts.headers,
+                    framing,
+                    !keep_alive,
+                    &date,
+                );
+                self.flush()?;
+                if !sends_body {
+                    return Ok(keep_alive);
+                }
+                self.extend_deadline(self.shared.config.write_timeout);
+                let mut out = BodyWriter {
+                    out: &mut self.stream,
+                    chunked,
+                    written: 0,
+                };
+                match catch_unwind(AssertUnwindSafe(|| writer(&mut out))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        log::debug!("streamed body ended early: {error}");
+                        return Ok(false);
+                    }
+                    Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+                    Err(payload) => {
+                        // The head is out: all that can be done is to cut the body short.
+                        log::error!("body stream panicked: {}", panic_text(&payload));
+                        return Ok(false);
+                    }
+                }
+                if chunked {
+                    self.output.extend_from_slice(b"0\r\n\r\n");
+                }
+                Ok(keep_alive)
+            }
+        }
+    }
+
+    fn extend_deadline(&self, by: std::time::Duration) {
+        let deadline = self.shared.now_millis() + millis(by);
+        self.state.deadline.store(deadline, Ordering::Relaxed);
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        self.extend_deadline(self.shared.config.write_timeout);
+        self.stream.write_all(bytes)?;
+        self.state.deadline.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let output = std::mem::take(&mut self.output);
+        let written = self.write_all(&output);
+        self.output = output;
+        self.output.clear();
+        if self.output.capacity() > KEPT_OUTPUT_BUFFER {
+            self.output = Vec::new();
+        }
+        written
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
+}
+
+fn into_request(head: Head, body: Bytes) -> Request {
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers;
+    request
+}
+
+/// Whether the handler's response asks for the connection to close.
+fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+fn panic_text(payload: &runtime::Panic) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "non-string panic payload"
+    }
+}

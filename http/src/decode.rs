@@ -1,0 +1,462 @@
+//! Request decoding: the head (with `httparse`) and its validation per RFC 9112, and chunked
+//! bodies. Pure functions over byte buffers, so they can be fuzzed without a socket.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http_crate::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_crate::{Method, StatusCode, Uri, Version};
+
+use crate::config::Limits;
+
+/// Why a request was refused: the status to answer with (the connection is closed after it)
+/// and a short reason for the logs (never sent to the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError {
+    /// The status the engine answers with.
+    pub status: StatusCode,
+    /// What was wrong, for logs and tests.
+    pub reason: &'static str,
+}
+
+impl DecodeError {
+    const fn new(status: StatusCode, reason: &'static str) -> Self {
+        DecodeError { status, reason }
+    }
+
+    const fn bad(reason: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason)
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// How the request's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A decoded and validated request head.
+#[derive(Debug)]
+pub struct Head {
+    /// The method.
+    pub method: Method,
+    /// The request target.
+    pub uri: Uri,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The header fields, in order.
+    pub headers: HeaderMap,
+    /// How the body is framed.
+    pub framing: Framing,
+    /// Whether the connection may serve another request after this one.
+    pub keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+}
+
+/// Decodes the request head at the start of `buf`: `Ok(None)` while it is incomplete,
+/// `Ok(Some((head, length)))` once complete (`length` bytes of `buf` are the head).
+pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, DecodeError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut request = httparse::Request::new(&mut storage);
+    let length = match request.parse(buf) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => {
+            check_partial(buf, limits)?;
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(DecodeError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many header fields",
+            ));
+        }
+        Err(httparse::Error::Version) => {
+            return Err(DecodeError::new(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "not HTTP/1.0 or HTTP/1.1",
+            ));
+        }
+        Err(_) => return Err(DecodeError::bad("malformed request line or header field")),
+    };
+    if length > limits.max_head_bytes {
+        return Err(DecodeError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large",
+        ));
+    }
+    let path = request.path.unwrap_or_default();
+    if path.len() > limits.max_uri_bytes {
+        return Err(DecodeError::new(
+            StatusCode::URI_TOO_LONG,
+            "request target too long",
+        ));
+    }
+    let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
+        .map_err(|_| DecodeError::bad("invalid method"))?;
+    let uri = path
+        .parse::<Uri>()
+        .map_err(|_| DecodeError::bad("invalid request target"))?;
+    let version = match request.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut fields = Fields::default();
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    for field in request.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| DecodeError::bad("invalid header field name"))?;
+        let value = HeaderValue::from_bytes(field.value)
+            .map_err(|_| DecodeError::bad("invalid header field value"))?;
+        fields.note(&name, &value)?;
+        headers.append(name, value);
+    }
+    let framing = fields.framing(version, limits)?;
+    let keep_alive = match version {
+        Version::HTTP_10 => fields.keep_alive && !fields.close,
+        _ => !fields.close,
+    };
+    if version == Version::HTTP_11 && fields.hosts != 1 {
+        return Err(DecodeError::bad("HTTP/1.1 needs exactly one Host field"));
+    }
+    if fields.hosts > 1 {
+        return Err(DecodeError::bad("more than one Host field"));
+    }
+    let head = Head {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue: fields.expect_continue && version == Version::HTTP_11,
+    };
+    Ok(Some((head, length)))
+}
+
+/// Limits that can be judged before the head is complete.
+fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    if buf.len() > limits.max_head_bytes {
+        return Err(DecodeError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large",
+        ));
+    }
+    // A request line still without its end, longer than any allowed target could make it.
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    if line_end.is_none() && buf.len() > limits.max_uri_bytes + REQUEST_LINE_SLACK {
+        return Err(DecodeError::new(
+            StatusCode::URI_TOO_LONG,
+            "request target too long",
+        ));
+    }
+    Ok(())
+}
+
+/// Room for the method, the version and the spaces around a request target.
+const REQUEST_LINE_SLACK: usize = 64;
+
+/// What the framing and connection-management fields said.
+#[derive(Default)]
+struct Fields {
+    hosts: usize,
+    content_length: Option<u64>,
+    /// The transfer codings, in order, across every `Transfer-Encoding` field.
+    codings: Vec<Bytes>,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Fields {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), DecodeError> {
+        if name == header::HOST {
+            self.hosts += 1;
+        } else if name == header::CONTENT_LENGTH {
+            let length = parse_content_length(value.as_bytes())?;
+            if self.content_length.is_some_and(|seen| seen != length) {
+                return Err(DecodeError::bad("conflicting Content-Length fields"));
+            }
+            self.content_length = Some(length);
+        } else if name == header::TRANSFER_ENCODING {
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                let coding = coding.trim_ascii();
+                if coding.is_empty() {
+                    continue;
+                }
+                self.codings.push(Bytes::copy_from_slice(coding));
+            }
+        } else if name == header::CONNECTION {
+            for option in value.as_bytes().split(|&b| b == b',') {
+                let option = option.trim_ascii();
+                self.close |= option.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT {
+            if !value
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue")
+            {
+                return Err(DecodeError::new(
+                    StatusCode::EXPECTATION_FAILED,
+                    "unsupported expectation",
+                ));
+            }
+            self.expect_continue = true;
+        }
+        Ok(())
+    }
+
+    fn framing(&self, version: Version, limits: &Limits) -> Result<Framing, DecodeError> {
+        if !self.codings.is_empty() {
+            if self.content_length.is_some() {
+                return Err(DecodeError::bad(
+                    "both Content-Length and Transfer-Encoding",
+                ));
+            }
+            if version == Version::HTTP_10 {
+                return Err(DecodeError::bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            let chunked = |c: &Bytes| c.eq_ignore_ascii_case(b"chunked");
+            let last_is_chunked = self.codings.last().is_some_and(chunked);
+            if !last_is_chunked || self.codings.iter().filter(|c| chunked(c)).count() > 1 {
+                return Err(DecodeError::bad("chunked is not the final transfer coding"));
+            }
+            if self.codings.len() > 1 {
+                return Err(DecodeError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "unsupported transfer coding",
+                ));
+            }
+            return Ok(Framing::Chunked);
+        }
+        match self.content_length {
+            None | Some(0) => Ok(Framing::Empty),
+            Some(length) if length > limits.max_body_bytes as u64 => Err(DecodeError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body larger than the limit",
+            )),
+            Some(length) => Ok(Framing::Length(length)),
+        }
+    }
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, DecodeError> {
+    let invalid = DecodeError::bad("invalid Content-Length");
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return Err(invalid);
+    }
+    value.iter().try_fold(0u64, |n, &digit| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(digit - b'0')))
+            .ok_or(invalid)
+    })
+}
+
+/// Decodes a chunked body incrementally: feed it bytes as they arrive.
+#[derive(Debug, Default)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    /// The chunk size read so far.
+    size: u64,
+    /// Bytes of the current size line seen so far (bounded).
+    line: usize,
+    /// Body bytes produced so far.
+    total: usize,
+    /// Trailer bytes seen so far.
+    trailer: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading the chunk size (hex digits).
+    #[default]
+    Size,
+    /// After the size: a chunk extension, up to CR.
+    Extension,
+    /// Expecting LF after the size line's CR.
+    SizeLf,
+    /// Inside chunk data; this many bytes left.
+    Data(u64),
+    /// Expecting CR after chunk data.
+    DataCr,
+    /// Expecting LF after chunk data.
+    DataLf,
+    /// At the start of a trailer line (or the final empty line).
+    TrailerStart,
+    /// Inside a trailer line, up to CR.
+    Trailer,
+    /// Expecting LF after a trailer line's CR.
+    TrailerLf,
+    /// Expecting the final LF.
+    EndLf,
+    /// The body is complete.
+    Done,
+}
+
+/// The longest chunk-size line (size, extensions) accepted.
+const MAX_SIZE_LINE: usize = 4096;
+
+impl ChunkedDecoder {
+    /// A decoder at the start of a body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the final chunk and the trailer have been read.
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Consumes bytes from `input`, appending chunk data to `body`; returns how many bytes of
+    /// `input` were consumed. Stops at the end of the body: the rest of `input` belongs to the
+    /// next request.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        body: &mut BytesMut,
+        limits: &Limits,
+    ) -> Result<usize, DecodeError> {
+        let mut at = 0;
+        while at < input.len() && self.state != ChunkState::Done {
+            let byte = input[at];
+            match self.state {
+                ChunkState::Data(left) => {
+                    let take = usize::try_from(left)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len() - at);
+                    body.put_slice(&input[at..at + take]);
+                    at += take;
+                    self.state = match left - take as u64 {
+                        0 => ChunkState::DataCr,
+                        rest => ChunkState::Data(rest),
+                    };
+                    continue;
+                }
+                ChunkState::Size => match hex_digit(byte) {
+                    Some(digit) => {
+                        self.line += 1;
+                        if self.line > 16 {
+                            return Err(DecodeError::bad("chunk size too large"));
+                        }
+                        // At most 16 hex digits: this cannot overflow.
+                        self.size = self.size * 16 + u64::from(digit);
+                    }
+                    None if self.line == 0 => return Err(DecodeError::bad("missing chunk size")),
+                    None if byte == b'\r' => self.state = ChunkState::SizeLf,
+                    None if byte == b';' || byte == b' ' || byte == b'\t' => {
+                        self.state = ChunkState::Extension;
+                    }
+                    None => return Err(DecodeError::bad("invalid chunk size")),
+                },
+                ChunkState::Extension => {
+                    self.line += 1;
+                    if self.line > MAX_SIZE_LINE {
+                        return Err(DecodeError::bad("chunk extension too long"));
+                    }
+                    match byte {
+                        b'\r' => self.state = ChunkState::SizeLf,
+                        b'\n' => return Err(DecodeError::bad("bare LF in a chunk size line")),
+                        _ => {}
+                    }
+                }
+                ChunkState::SizeLf => {
+                    if byte != b'\n' {
+                        return Err(DecodeError::bad("chunk size line not ended by CRLF"));
+                    }
+                    let size = std::mem::take(&mut self.size);
+                    self.line = 0;
+                    if size == 0 {
+                        self.state = ChunkState::TrailerStart;
+                    } else {
+                        self.total = self
+                            .total
+                            .saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+                        if self.total > limits.max_body_bytes {
+                            return Err(DecodeError::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "body larger than the limit",
+                            ));
+                        }
+                        self.state = ChunkState::Data(size);
+                    }
+                }
+                ChunkState::DataCr => {
+                    if byte != b'\r' {
+                        return Err(DecodeError::bad("chunk data not followed by CRLF"));
+                    }
+                    self.state = ChunkState::DataLf;
+                }
+                ChunkState::DataLf => {
+                    if byte != b'\n' {
+                        return Err(DecodeError::bad("chunk data not followed by CRLF"));
+                    }
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::TrailerStart => {
+                    self.state = if byte == b'\r' {
+                        ChunkState::EndLf
+                    } else {
+                        self.count_trailer(limits)?;
+                        ChunkState::Trailer
+                    };
+                }
+                ChunkState::Trailer => {
+                    self.count_trailer(limits)?;
+                    match byte {
+                        b'\r' => self.state = ChunkState::TrailerLf,
+                        b'\n' => return Err(DecodeError::bad("bare LF in a trailer field")),
+                        _ => {}
+                    }
+                }
+                ChunkState::TrailerLf => {
+                    if byte != b'\n' {
+                        return Err(DecodeError::bad("trailer field not ended by CRLF"));
+                    }
+                    self.state = ChunkState::TrailerStart;
+                }
+                ChunkState::EndLf => {
+                    if byte != b'\n' {
+                        return Err(DecodeError::bad("chunked body not ended by CRLF"));
+                    }
+                    self.state = ChunkState::Done;
+                }
+                ChunkState::Done => {}
+            }
+            at += 1;
+        }
+        Ok(at)
+    }
+
+    fn count_trailer(&mut self, limits: &Limits) -> Result<(), DecodeError> {
+        self.trailer += 1;
+        if self.trailer > limits.max_head_bytes {
+            return Err(DecodeError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "trailer too large",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}

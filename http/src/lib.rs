@@ -1,0 +1,64 @@
+//! An HTTP/1.1 engine on may's stackful coroutines: handlers are plain blocking Rust, each
+//! connection is a coroutine, and bad input gets a clear answer — a 4xx and a closed
+//! connection — never a panic, a hang or unbounded memory.
+//!
+//! Requests and responses are the `http` crate's types (re-exported here), so what you know
+//! from hyper or axum applies.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
+//!
+//! let engine = Engine::start("127.0.0.1:0", EngineConfig::default(), |request: Request| -> Result<Response, BoxError> {
+//!     let name = String::from_utf8(request.body().to_vec())?;
+//!     let mut response = Response::new(format!("hello, {name}").into());
+//!     *response.status_mut() = StatusCode::CREATED;
+//!     Ok(response)
+//! })
+//! .unwrap();
+//!
+//! let mut client = std::net::TcpStream::connect(engine.local_addr()).unwrap();
+//! client
+//!     .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nada")
+//!     .unwrap();
+//! let mut answer = String::new();
+//! client.read_to_string(&mut answer).unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 201 Created\r\n"));
+//! assert!(answer.ends_with("hello, ada"));
+//! engine.stop(Duration::from_secs(5));
+//! ```
+//!
+//! # What the engine guarantees
+//!
+//! - Keep-alive and pipelining (responses in order, written in batches); HTTP/1.0 and
+//!   `Connection: close` honoured; `HEAD` answered with the headers the `GET` would have and
+//!   no body; `Expect: 100-continue` answered before the body is read.
+//! - Request bodies by `Content-Length` or `chunked` (extensions and trailers accepted), read
+//!   whole before the handler runs and never taken for the next request.
+//! - Every limit configurable ([`Limits`], [`EngineConfig`]): 64 KiB of head → `431`,
+//!   100 header fields → `431`, 8 KiB target → `414`, 8 MiB body → `413` (before reading it);
+//!   10 s to send a request head, 60 s of keep-alive idleness, `max_connections` (10,000).
+//! - RFC 9112's answers to malformed framing (`400`, `501`, `417`, `505`), then a close.
+//! - A handler's error or panic becomes a bare `500`; the connection and the server go on.
+//!
+//! Request bodies are buffered whole (bounded by the body limit) before the handler runs:
+//! there is no streaming upload yet.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod body;
+mod config;
+mod connection;
+mod date;
+pub mod decode;
+mod encode;
+mod engine;
+mod service;
+
+pub use crate::body::{Body, BodyWriter};
+pub use crate::config::{EngineConfig, Limits};
+pub use crate::engine::{Engine, StopReport};
+pub use crate::service::{BoxError, Request, Response, Service};
+pub use bytes::Bytes;
+pub use http_crate::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};

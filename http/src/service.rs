@@ -1,0 +1,43 @@
+//! What the engine calls for each request.
+
+use bytes::Bytes;
+
+use crate::body::Body;
+
+/// A request as the engine hands it over: the `http` crate's request with the whole body.
+pub type Request = http_crate::Request<Bytes>;
+
+/// A response: the `http` crate's response with a [`Body`].
+pub type Response = http_crate::Response<Body>;
+
+/// The error a [`Service`] may return: it becomes a `500` (logged, never sent to the client).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Turns a request into a response. Called in the connection's coroutine: blocking calls park
+/// the coroutine, not the thread.
+///
+/// Any `Fn(Request) -> Result<Response, BoxError>` closure is a service:
+///
+/// ```
+/// use http::{Request, Response, BoxError};
+///
+/// let hello = |_request: Request| -> Result<Response, BoxError> {
+///     Ok(Response::new("hello".into()))
+/// };
+/// # fn is_service(_: impl http::Service) {}
+/// # is_service(hello);
+/// ```
+pub trait Service: Send + Sync + 'static {
+    /// Handles one request. An `Err` (or a panic) becomes a `500 Internal Server Error`
+    /// whose body says nothing of the cause; the cause is logged.
+    fn call(&self, request: Request) -> Result<Response, BoxError>;
+}
+
+impl<F> Service for F
+where
+    F: Fn(Request) -> Result<Response, BoxError> + Send + Sync + 'static,
+{
+    fn call(&self, request: Request) -> Result<Response, BoxError> {
+        self(request)
+    }
+}
