@@ -1,0 +1,343 @@
+//! HTTP throughput and memory: our engine's hello route against raw `may_minihttp`'s, each
+//! server in a child process of its own, loaded by a generator in this process.
+//!
+//! `cargo bench -p benches --bench http` (5 s a measurement; `-- --quick` for 1 s).
+//!
+//! The generator shares the machine's cores with the server and is often the limit on a
+//! 2-core machine, so besides requests/s each line reports the server's CPU use (from
+//! `/proc/PID/stat`) and requests/s per busy server core.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "HTTP_BENCH_ROLE";
+const HELLO: &str = "Hello, world!";
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("ours") => serve_ours(),
+        Ok("minihttp") => serve_minihttp(),
+        // For profiling a server by hand: `HTTP_BENCH_ROLE=load ADDRESS DEPTH SECONDS`.
+        Ok("load") => load_only(),
+        _ => harness(),
+    }
+}
+
+/// May worker threads for each server (and for the load generator).
+fn workers() -> usize {
+    std::env::var("HTTP_BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1)
+}
+
+fn serve_ours() {
+    runtime::configure(runtime::Config::default().workers(workers())).unwrap();
+    let hello = |_: http::Request| -> Result<http::Response, http::BoxError> {
+        let mut response = http::Response::new(http::Body::from(HELLO));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        Ok(response)
+    };
+    let config = http::EngineConfig::default().max_connections(20_000);
+    let engine = http::Engine::start("127.0.0.1:0", config, hello).unwrap();
+    announce(engine.local_addr());
+    loop {
+        std::thread::park();
+    }
+}
+
+#[derive(Clone)]
+struct MiniHello;
+
+impl may_minihttp::HttpService for MiniHello {
+    fn call(
+        &mut self,
+        _request: may_minihttp::Request<'_, '_, '_>,
+        response: &mut may_minihttp::Response<'_>,
+    ) -> std::io::Result<()> {
+        response.header("Content-Type: text/plain");
+        response.body(HELLO);
+        Ok(())
+    }
+}
+
+fn serve_minihttp() {
+    may::config().set_workers(workers()).set_worker_pin(false);
+    // may_minihttp cannot bind port 0 and report it: take a free port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = may_minihttp::HttpServer(MiniHello).start(address).unwrap();
+    announce(address);
+    server.join().unwrap();
+}
+
+fn load_only() {
+    may::config().set_workers(workers()).set_worker_pin(false);
+    let args: Vec<String> = std::env::args().collect();
+    let address: SocketAddr = args[1].parse().expect("ADDRESS");
+    let depth: usize = args[2].parse().expect("DEPTH");
+    let seconds: u64 = args[3].parse().expect("SECONDS");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (counting, completed) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
+            may::go!(move || client(address, depth, &stop, &counting, &completed))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::SeqCst);
+    clients.into_iter().for_each(|c| drop(c.join()));
+    println!("{} requests/s", completed.load(Ordering::SeqCst) / seconds);
+}
+
+fn announce(address: SocketAddr) {
+    println!("listening {address}");
+    std::io::stdout().flush().unwrap();
+}
+
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Server {
+    fn start(role: &str) -> Server {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, role)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .trim_start_matches("listening ")
+            .parse()
+            .unwrap();
+        Server { child, address }
+    }
+
+    /// CPU time the server has used so far (user + system), from `/proc/PID/stat`.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // The kernel reports in clock ticks of 1/100 s on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Resident memory of the server process in bytes, from `/proc/PID/statm`.
+    fn resident(&self) -> usize {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id())).unwrap();
+        statm.split(' ').nth(1).unwrap().parse::<usize>().unwrap() * 4096
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Load {
+    requests: u64,
+    elapsed: Duration,
+    server_cpu: Duration,
+    latencies_us: Vec<u32>,
+}
+
+/// Runs `connections` clients, each sending `depth` requests at a time and reading their
+/// responses, for `duration` after a warm-up.
+fn load(server: &Server, connections: usize, depth: usize, duration: Duration) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let counting = Arc::new(AtomicBool::new(false));
+    let completed = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..connections)
+        .map(|_| {
+            let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
+            let address = server.address;
+            may::go!(move || client(address, depth, &stop, &counting, &completed))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    counting.store(true, Ordering::SeqCst);
+    let (cpu_before, began) = (server.cpu_time(), Instant::now());
+    std::thread::sleep(duration);
+    counting.store(false, Ordering::SeqCst);
+    let (cpu_after, elapsed) = (server.cpu_time(), began.elapsed());
+    stop.store(true, Ordering::SeqCst);
+    let mut latencies_us = Vec::new();
+    for client in clients {
+        latencies_us.extend(client.join().unwrap());
+    }
+    latencies_us.sort_unstable();
+    Load {
+        requests: completed.load(Ordering::SeqCst),
+        elapsed,
+        server_cpu: cpu_after.saturating_sub(cpu_before),
+        latencies_us,
+    }
+}
+
+/// One keep-alive client; returns its latency samples (µs per batch of `depth`).
+fn client(
+    address: SocketAddr,
+    depth: usize,
+    stop: &AtomicBool,
+    counting: &AtomicBool,
+    completed: &AtomicU64,
+) -> Vec<u32> {
+    let mut stream = may::net::TcpStream::connect(address).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let request = b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n".repeat(depth);
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut latencies = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let sent = Instant::now();
+        stream.write_all(&request).unwrap();
+        let (mut filled, mut answered) = (0, 0);
+        while answered < depth {
+            let read = stream.read(&mut buffer[filled..]).unwrap();
+            assert!(read > 0, "the server closed the connection");
+            filled += read;
+            let mut at = 0;
+            while let Some(length) = response_length(&buffer[at..filled]) {
+                at += length;
+                answered += 1;
+            }
+            buffer.copy_within(at..filled, 0);
+            filled -= at;
+        }
+        if counting.load(Ordering::Relaxed) {
+            completed.fetch_add(depth as u64, Ordering::Relaxed);
+            latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+    latencies
+}
+
+/// The length of the complete response at the start of `bytes`, if it is all there.
+fn response_length(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    let body: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (bytes.len() >= head_end + body).then_some(head_end + body)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Opens `connections` keep-alive connections, makes one request on each, and reports the
+/// server's resident memory per connection while they sit idle.
+fn idle_memory(server: &Server, connections: usize) -> usize {
+    let before = server.resident();
+    let mut streams = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut stream = std::net::TcpStream::connect(server.address).unwrap();
+        stream
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .unwrap();
+        let mut buffer = [0u8; 512];
+        let mut filled = 0;
+        while response_length(&buffer[..filled]).is_none() {
+            filled += stream.read(&mut buffer[filled..]).unwrap();
+        }
+        streams.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let per = server.resident().saturating_sub(before) / connections;
+    drop(streams);
+    per
+}
+
+fn harness() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let duration = Duration::from_secs(if quick { 1 } else { 5 });
+    may::config().set_workers(workers()).set_worker_pin(false);
+    println!(
+        "HTTP hello route, {} s a measurement, {} may worker(s) per server and in the generator",
+        duration.as_secs(),
+        workers()
+    );
+    println!(
+        "{:<24} {:<10} {:>12} {:>9} {:>14} {:>8} {:>8} {:>7}",
+        "scenario", "server", "req/s", "cpu", "req/s per core", "p50 µs", "p99 µs", "ratio"
+    );
+    for (scenario, connections, depth) in [
+        ("keep-alive, 64 conns", 64, 1),
+        ("pipelined 16, 64 conns", 64, 16),
+    ] {
+        let mut baseline = None;
+        for role in ["minihttp", "ours"] {
+            let server = Server::start(role);
+            let run = load(&server, connections, depth, duration);
+            let rate = run.requests as f64 / run.elapsed.as_secs_f64();
+            let cores = run.server_cpu.as_secs_f64() / run.elapsed.as_secs_f64();
+            let per_core = rate / cores.max(0.01);
+            let ratio = baseline.map_or(1.0, |(base_rate, _): (f64, f64)| rate / base_rate);
+            println!(
+                "{:<24} {:<10} {:>12.0} {:>9.2} {:>14.0} {:>8} {:>8} {:>6.2}x",
+                scenario,
+                role,
+                rate,
+                cores,
+                per_core,
+                percentile(&run.latencies_us, 0.50),
+                percentile(&run.latencies_us, 0.99),
+                ratio
+            );
+            if let Some((_, base_per_core)) = baseline {
+                println!(
+                    "{:<24} {:<10} per busy core: {:.2}x of minihttp",
+                    "",
+                    "",
+                    per_core / base_per_core
+                );
+            }
+            baseline.get_or_insert((rate, per_core));
+        }
+    }
+    let idle = if quick { 1_000 } else { 10_000 };
+    let mut baseline = 0;
+    for role in ["minihttp", "ours"] {
+        let server = Server::start(role);
+        let per = idle_memory(&server, idle);
+        let ratio = if baseline == 0 {
+            1.0
+        } else {
+            per as f64 / baseline as f64
+        };
+        println!(
+            "{idle} idle keep-alive connections, {role:<8}: {per:>6} bytes RSS each ({ratio:.2}x)"
+        );
+        if baseline == 0 {
+            baseline = per.max(1);
+        }
+    }
+}
