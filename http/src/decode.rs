@@ -82,7 +82,7 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
                 "too many header fields",
             ));
         }
-        Err(httparse::Error::Version) => {
+        Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(DecodeError::new(
                 StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 "not HTTP/1.0 or HTTP/1.1",
@@ -143,6 +143,29 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
         expect_continue: fields.expect_continue && version == Version::HTTP_11,
     };
     Ok(Some((head, length)))
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y`: then a version httparse refuses is
+/// unsupported (`505`); anything else in its place is a malformed request line (`400`).
+fn names_a_version(buf: &[u8]) -> bool {
+    // httparse skips empty lines before the request line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = buf[start..]
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
 /// Limits that can be judged before the head is complete.
