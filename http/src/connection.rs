@@ -372,9 +372,13 @@ impl Connection {
                 if !sends_body {
                     return Ok(keep_alive);
                 }
-                self.extend_deadline(self.shared.config.write_timeout);
+                let mut socket = TimedWrites {
+                    stream: &mut self.stream,
+                    shared: &self.shared,
+                    state: &self.state,
+                };
                 let mut out = BodyWriter {
-                    out: &mut self.stream,
+                    out: &mut socket,
                     chunked,
                     written: 0,
                 };
@@ -423,6 +427,28 @@ impl Connection {
             self.output = Vec::new();
         }
         written
+    }
+}
+
+/// The socket as a streamed body writes to it: each write may stall for the write timeout at
+/// most, while the pauses between writes (the handler producing its data) are not bounded.
+struct TimedWrites<'a> {
+    stream: &'a mut TcpStream,
+    shared: &'a EngineShared,
+    state: &'a ConnState,
+}
+
+impl Write for TimedWrites<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let deadline = self.shared.now_millis() + millis(self.shared.config.write_timeout);
+        self.state.deadline.store(deadline, Ordering::Relaxed);
+        let written = self.stream.write(data);
+        self.state.deadline.store(0, Ordering::Relaxed);
+        written
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
