@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Client, TIMEOUT, answer, echo_body, eventually, get, start_with};
+use common::{Client, TIMEOUT, answer, echo_body, eventually, get, pause, start_with};
 use http::{Body, BoxError, EngineConfig, Limits, Request, Response, StatusCode};
 
 /// Small limits: a 1 KiB head, 8 fields, a 256-byte target, a 1 KiB body.
@@ -233,7 +233,7 @@ fn streamed_response_slower_than_the_write_timeout_is_not_cut() {
                 // Six pauses of half the write timeout: the whole stream outlasts it, but no
                 // write ever stalls.
                 for n in 0..6 {
-                    may::coroutine::sleep(Duration::from_millis(150));
+                    pause(Duration::from_millis(150));
                     write!(out, "{n}")?;
                 }
                 Ok(())

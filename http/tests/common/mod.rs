@@ -313,6 +313,12 @@ pub fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
     }
 }
 
+/// Waits `duration` in a handler's coroutine without blocking its worker thread. Built on the
+/// coordinator's timed wait, which always wakes (may's own timed park can lose its wake-up).
+pub fn pause(duration: Duration) {
+    coordinator::Coordinator::new().yield_timeout(duration);
+}
+
 /// A minimal `GET` of `path` on HTTP/1.1.
 pub fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
