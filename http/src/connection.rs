@@ -36,6 +36,8 @@ pub(crate) struct ConnState {
     pub(crate) deadline: AtomicU64,
     /// Waiting for the next request with nothing buffered: a stopping engine closes it.
     pub(crate) idle: AtomicBool,
+    /// The connection's coroutine, once spawned: cancelled when a stop's grace runs out.
+    pub(crate) coroutine: parking_lot::Mutex<Option<runtime::JoinHandle<()>>>,
 }
 
 impl ConnState {
@@ -44,6 +46,19 @@ impl ConnState {
             fd,
             deadline: AtomicU64::new(0),
             idle: AtomicBool::new(false),
+            coroutine: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Cancels the connection's coroutine: at its next blocking call it unwinds, dropping the
+    /// request in progress and the connection.
+    pub(crate) fn cancel(&self) {
+        if let Some(coroutine) = self.coroutine.lock().as_ref() {
+            // SAFETY: the coroutine holds the connection (socket and buffers, of no use once
+            // it is forced closed) and the handler's stack; the engine's contract is that a
+            // stop cancels the handlers still running after its grace (`StopReport::forced`),
+            // and `call_service` lets the cancellation unwind.
+            unsafe { coroutine.cancel() };
         }
     }
 }
@@ -216,15 +231,18 @@ impl Connection {
             // About to block: what is answered so far goes out first (pipelined responses).
             self.flush()?;
             let now = self.shared.now_millis();
-            let deadline = if self.input.is_empty() && !first {
+            // Nothing of a request yet (also on a new connection): a stopping engine closes it.
+            let idle = self.input.is_empty();
+            self.state.idle.store(idle, Ordering::SeqCst);
+            if idle {
                 self.input.shrink_when_empty();
-                self.state.idle.store(true, Ordering::SeqCst);
                 if self.shared.stopping.load(Ordering::SeqCst) {
                     return Ok(None);
                 }
+            }
+            let deadline = if idle && !first {
                 now + millis(self.shared.config.keep_alive_timeout)
             } else {
-                self.state.idle.store(false, Ordering::SeqCst);
                 // The head's time counts from its first byte (or the connection's start).
                 *started_at.get_or_insert(now) + millis(self.shared.config.request_timeout)
             };

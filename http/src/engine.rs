@@ -181,6 +181,7 @@ impl Engine {
         if forced > 0 {
             for connection in shared.connections.lock().values() {
                 EngineShared::shut_down(connection);
+                connection.cancel();
             }
             wait_for_connections(shared, Instant::now() + FORCE_GRACE);
             if shared.active() > 0 {
@@ -287,11 +288,15 @@ fn accept_loop(shared: &Arc<EngineShared>, listener: &may::net::TcpListener) {
             id,
         };
         let connection_shared = Arc::clone(shared);
+        let connection_state = Arc::clone(&state);
         let spawned = runtime::Builder::new()
             .stack_size(shared.config.stack_size)
-            .spawn(move || Connection::new(guard, stream, connection_shared, state).serve());
-        if let Err(error) = spawned {
-            log::error!("could not spawn a connection coroutine: {error}");
+            .spawn(move || {
+                Connection::new(guard, stream, connection_shared, connection_state).serve();
+            });
+        match spawned {
+            Ok(coroutine) => *state.coroutine.lock() = Some(coroutine),
+            Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
         }
     }
     shared.accept_ended.resume();

@@ -1,0 +1,154 @@
+//! Graceful stop: idle connections close at once, requests in progress finish, handlers that
+//! never finish are forced after the grace; and binding a taken address fails.
+
+mod common;
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Client, TIMEOUT, answer, eventually, get, start};
+use coordinator::Coordinator;
+use http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
+
+/// A grace far longer than any stop below should take: a stop that waits it out fails.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Whether the engine has stopped listening: connections are refused.
+fn refuses_connections(engine: &Engine) -> bool {
+    TcpStream::connect(engine.local_addr()).is_err()
+}
+
+#[test]
+fn stop_closes_idle_keep_alive_connections_at_once() {
+    let engine = start(answer("served"));
+    let mut client = Client::connect(&engine);
+    assert!(!client.exchange(get("/")).closes());
+    let started = Instant::now();
+    let report = engine.stop(GRACE);
+    assert!(
+        started.elapsed() < GRACE,
+        "stop waited for an idle connection"
+    );
+    assert_eq!((report.drained, report.forced), (1, 0));
+    client.assert_closed();
+}
+
+#[test]
+fn stop_closes_a_connection_that_has_sent_nothing_at_once() {
+    let engine = start(answer("served"));
+    let mut client = Client::connect(&engine);
+    eventually(TIMEOUT, "the engine accepts the connection", || {
+        engine.connections() == 1
+    });
+    let started = Instant::now();
+    let report = engine.stop(GRACE);
+    assert!(
+        started.elapsed() < GRACE,
+        "stop waited for a silent connection"
+    );
+    assert_eq!((report.drained, report.forced), (1, 0));
+    client.assert_closed();
+}
+
+#[test]
+fn stop_lets_a_request_in_progress_finish_then_closes_its_connection() {
+    let (started_tx, started) = mpsc::channel();
+    let release = Coordinator::new();
+    let released = release.clone();
+    let engine = Arc::new(start(move |_: Request| -> Result<Response, BoxError> {
+        started_tx.send(()).unwrap();
+        released.r#yield();
+        Ok(Response::new("finished".into()))
+    }));
+    let mut client = Client::connect(&engine);
+    client.send(get("/slow"));
+    started.recv_timeout(TIMEOUT).expect("the handler starts");
+
+    let stopping = Arc::clone(&engine);
+    let stopper = std::thread::spawn(move || stopping.stop(GRACE));
+    eventually(TIMEOUT, "the engine stops listening", || {
+        refuses_connections(&engine)
+    });
+    release.resume();
+
+    let reply = client.response();
+    reply.assert_status(StatusCode::OK);
+    assert_eq!(reply.text(), "finished");
+    assert!(
+        reply.closes(),
+        "a stopping engine keeps no connection alive"
+    );
+    client.assert_closed();
+    let report = stopper.join().unwrap();
+    assert_eq!((report.drained, report.forced, report.requests), (1, 0, 1));
+}
+
+#[test]
+fn stop_forces_a_handler_that_never_finishes_after_the_grace() {
+    /// Sets its flag when dropped: the handler's stack was unwound.
+    struct Unwound(Arc<AtomicBool>);
+    impl Drop for Unwound {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let unwound = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = mpsc::channel();
+    let flag = Arc::clone(&unwound);
+    let engine = start(move |_: Request| -> Result<Response, BoxError> {
+        let _guard = Unwound(Arc::clone(&flag));
+        started_tx.send(()).unwrap();
+        // Never resumed.
+        Coordinator::new().r#yield();
+        Ok(Response::new("never".into()))
+    });
+    let mut client = Client::connect(&engine);
+    client.send(get("/forever"));
+    started.recv_timeout(TIMEOUT).expect("the handler starts");
+
+    let grace = Duration::from_millis(200);
+    let began = Instant::now();
+    let report = engine.stop(grace);
+    assert!(began.elapsed() >= grace);
+    assert_eq!((report.drained, report.forced), (0, 1));
+    client.assert_closed();
+    eventually(TIMEOUT, "the forced handler is unwound", || {
+        unwound.load(Ordering::SeqCst)
+    });
+    assert_eq!(engine.connections(), 0);
+}
+
+#[test]
+fn stopped_engine_accepts_no_connection() {
+    let engine = start(answer("served"));
+    engine.stop(GRACE);
+    assert!(refuses_connections(&engine));
+}
+
+#[test]
+fn stop_reports_the_requests_served() {
+    let engine = start(answer("served"));
+    let mut client = Client::connect(&engine);
+    for _ in 0..3 {
+        client.exchange(get("/"));
+    }
+    assert_eq!(engine.requests(), 3);
+    assert_eq!(engine.stop(GRACE).requests, 3);
+}
+
+#[test]
+fn binding_a_taken_address_fails() {
+    let engine = start(answer("served"));
+    let second = Engine::start(
+        engine.local_addr(),
+        EngineConfig::default(),
+        answer("other"),
+    );
+    let error = second.expect_err("a second engine must not share the port");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    // The first engine is unaffected.
+    assert_eq!(Client::connect(&engine).exchange(get("/")).text(), "served");
+}
