@@ -356,7 +356,7 @@ impl Connection {
                     parts.status,
                     &parts.headers,
                     framing,
-                    !keep_alive,
+                    encode::Persistence::of(version, keep_alive),
                     &date,
                 );
                 if sends_body {
@@ -383,7 +383,7 @@ impl Connection {
                     parts.status,
                     &parts.headers,
                     framing,
-                    !keep_alive,
+                    encode::Persistence::of(version, keep_alive),
                     &date,
                 );
                 self.flush()?;

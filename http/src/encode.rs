@@ -18,6 +18,28 @@ pub(crate) enum Framing {
     NoBody,
 }
 
+/// What a response says of the connection's persistence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persistence {
+    /// Nothing: an HTTP/1.1 connection persists unless told otherwise.
+    Implied,
+    /// `connection: keep-alive`: an HTTP/1.0 client closes the connection without it.
+    KeepAlive,
+    /// `connection: close`.
+    Close,
+}
+
+impl Persistence {
+    /// What to say to a client of `version` whose connection persists if `keep_alive`.
+    pub(crate) fn of(version: Version, keep_alive: bool) -> Self {
+        match (keep_alive, version) {
+            (false, _) => Persistence::Close,
+            (true, Version::HTTP_10) => Persistence::KeepAlive,
+            (true, _) => Persistence::Implied,
+        }
+    }
+}
+
 /// Whether `status` forbids a body (and its framing headers).
 pub(crate) fn status_has_no_body(status: StatusCode) -> bool {
     status.is_informational()
@@ -32,7 +54,7 @@ pub(crate) fn write_head(
     status: StatusCode,
     headers: &HeaderMap,
     framing: Framing,
-    close: bool,
+    persistence: Persistence,
     date: &[u8; DATE_LEN],
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -68,8 +90,10 @@ pub(crate) fn write_head(
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::UntilClose | Framing::NoBody => {}
     }
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
+    match persistence {
+        Persistence::Implied => {}
+        Persistence::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
+        Persistence::Close => out.extend_from_slice(b"connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -93,7 +117,11 @@ pub(crate) fn write_simple(
         status,
         &headers,
         Framing::Length(body.len()),
-        close,
+        if close {
+            Persistence::Close
+        } else {
+            Persistence::Implied
+        },
         date,
     );
     out.extend_from_slice(body.as_bytes());
