@@ -19,7 +19,7 @@ use crate::service::{Request, Response};
 
 /// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
 /// back once they are consumed.
-const INITIAL_READ_BUFFER: usize = 4096;
+const INITIAL_READ_BUFFER: usize = 1024;
 /// Bodies at least this large are written straight from the handler's bytes, not copied into
 /// the output buffer.
 const DIRECT_WRITE: usize = 16 * 1024;

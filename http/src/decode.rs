@@ -1,6 +1,8 @@
 //! Request decoding: the head (with `httparse`) and its validation per RFC 9112, and chunked
 //! bodies. Pure functions over byte buffers, so they can be fuzzed without a socket.
 
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http_crate::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_crate::{Method, StatusCode, Uri, Version};
@@ -68,9 +70,21 @@ pub struct Head {
 /// Decodes the request head at the start of `buf`: `Ok(None)` while it is incomplete,
 /// `Ok(Some((head, length)))` once complete (`length` bytes of `buf` are the head).
 pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, DecodeError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut request = httparse::Request::new(&mut storage);
-    let length = match request.parse(buf) {
+    // Most requests fit in a few header slots on the stack (deep stacks cost every
+    // connection memory); a request with more is parsed again with all `max_headers` slots
+    // on the heap. Slots are filled by the parser, never read uninitialised.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let mut request = httparse::Request::new(&mut []);
+    let mut parsed = request
+        .parse_with_uninit_headers(buf, &mut on_stack[..STACK_HEADERS.min(limits.max_headers)]);
+    if matches!(parsed, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > STACK_HEADERS
+    {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        request = httparse::Request::new(&mut []);
+        parsed = request.parse_with_uninit_headers(buf, &mut on_heap);
+    }
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => {
             check_partial(buf, limits)?;
@@ -96,6 +110,12 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
             "request head too large",
         ));
     }
+    // One copy of the head; the target and every header value are slices of it.
+    let shared = Bytes::copy_from_slice(&buf[..length]);
+    let slice = |part: &[u8]| {
+        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+        shared.slice(start..start + part.len())
+    };
     let path = request.path.unwrap_or_default();
     if path.len() > limits.max_uri_bytes {
         return Err(DecodeError::new(
@@ -105,8 +125,7 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
     }
     let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
         .map_err(|_| DecodeError::bad("invalid method"))?;
-    let uri = path
-        .parse::<Uri>()
+    let uri = Uri::from_maybe_shared(slice(path.as_bytes()))
         .map_err(|_| DecodeError::bad("invalid request target"))?;
     let version = match request.version {
         Some(0) => Version::HTTP_10,
@@ -117,7 +136,7 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
     for field in request.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| DecodeError::bad("invalid header field name"))?;
-        let value = HeaderValue::from_bytes(field.value)
+        let value = HeaderValue::from_maybe_shared(slice(field.value))
             .map_err(|_| DecodeError::bad("invalid header field value"))?;
         fields.note(&name, &value)?;
         headers.append(name, value);
@@ -144,6 +163,9 @@ pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>,
     };
     Ok(Some((head, length)))
 }
+
+/// Header slots tried on the stack first.
+const STACK_HEADERS: usize = 24;
 
 /// Whether the request line ends in a well-formed `HTTP/x.y`: then a version httparse refuses is
 /// unsupported (`505`); anything else in its place is a malformed request line (`400`).
