@@ -211,6 +211,52 @@ where
     result
 }
 
+/// Runs `f` as a coroutine of its own without spawning one: for its duration the caller has a
+/// new [`id`] (its [`parent_id`] is the caller's), an empty [`Context`](crate::Context) and its
+/// own defer stack; when `f` returns (or panics, or the coroutine is cancelled), the scope's
+/// defers run and its context is released — exactly what a coroutine's end does.
+///
+/// A server uses it to give each request of a keep-alive connection the life of a coroutine:
+/// the request's defers run once its response is written, while the connection's coroutine
+/// goes on to the next request.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let in_scope = Arc::clone(&log);
+/// runtime::spawn(move || {
+///     let connection = runtime::id();
+///     runtime::scope(|| {
+///         assert_ne!(runtime::id(), connection);
+///         assert_eq!(runtime::parent_id(), connection);
+///         let deferred = Arc::clone(&in_scope);
+///         runtime::defer(move || deferred.lock().unwrap().push("request defer"));
+///         in_scope.lock().unwrap().push("request");
+///     });
+///     in_scope.lock().unwrap().push("after the scope");
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(*log.lock().unwrap(), ["request", "request defer", "after the scope"]);
+/// ```
+pub fn scope<T>(f: impl FnOnce() -> T) -> T {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let frame = Frame {
+        id,
+        parent: id_or_top_level(),
+        defers: RefCell::new(Vec::new()),
+        context: ContextCell::default(),
+    };
+    let enclosing = CURRENT.with(|current| current.replace(&frame));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    let cancelled = result.as_ref().is_err_and(is_cancellation);
+    frame.run_defers(cancelled);
+    frame.context.release(id);
+    CURRENT.with(|current| current.set(enclosing));
+    result.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+}
+
 impl Frame {
     pub(crate) fn id(&self) -> u64 {
         self.id

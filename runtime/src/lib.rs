@@ -50,7 +50,8 @@ mod workers;
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
 pub use crate::coroutine::{
-    Builder, JoinHandle, Panic, Stats, id, in_coroutine, is_cancelled, parent_id, spawn, stats,
+    Builder, JoinHandle, Panic, Stats, id, in_coroutine, is_cancelled, parent_id, scope, spawn,
+    stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
 pub use crate::toolkit::{
