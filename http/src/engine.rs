@@ -32,6 +32,8 @@ pub(crate) struct EngineShared {
     next_connection: AtomicU64,
     /// Connections accepted and not yet closed.
     active: AtomicUsize,
+    /// Connections closed so far: a stop counts those that close while it waits.
+    closed_total: AtomicUsize,
     /// Notified when a connection closes: the accept loop (waiting for a free slot) and a stop
     /// (waiting for the connections to drain) listen.
     closed: WaitList,
@@ -134,6 +136,7 @@ impl Engine {
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
             active: AtomicUsize::new(0),
+            closed_total: AtomicUsize::new(0),
             closed: WaitList::new(),
             accept_ended: Coordinator::new(),
             stopped: Coordinator::new(),
@@ -145,7 +148,7 @@ impl Engine {
         let acceptor = Arc::clone(&shared);
         runtime::Builder::new()
             .name("http-accept")
-            .spawn(move || accept_loop(&acceptor, &listener))?;
+            .spawn(move || accept_loop(&acceptor, listener))?;
         Ok(Engine { shared, local_addr })
     }
 
@@ -169,15 +172,18 @@ impl Engine {
     /// then closes what is left by force.
     pub fn stop(&self, grace: Duration) -> StopReport {
         let shared = &self.shared;
+        let closed_before = shared.closed_total.load(Ordering::SeqCst);
         shared.stopping.store(true, Ordering::SeqCst);
         // The accept loop may be parked in `accept` or waiting for a free slot: wake both.
         shared.closed.notify_all();
         let _ = std::net::TcpStream::connect(wake_address(self.local_addr));
         shared.accept_ended.yield_timeout(grace.max(FORCE_GRACE));
-        let open = shared.active();
         let deadline = Instant::now() + grace;
         wait_for_connections(shared, deadline);
         let forced = shared.active();
+        // Counted, not derived from `active` at some instant: idle connections may be gone
+        // before the accept loop has even ended.
+        let drained = shared.closed_total.load(Ordering::SeqCst) - closed_before;
         if forced > 0 {
             for connection in shared.connections.lock().values() {
                 EngineShared::shut_down(connection);
@@ -193,7 +199,7 @@ impl Engine {
         }
         shared.stopped.resume();
         StopReport {
-            drained: open.saturating_sub(forced),
+            drained,
             forced,
             requests: shared.requests.load(Ordering::Relaxed),
         }
@@ -253,7 +259,7 @@ fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<StdListener> {
     Err(last_error)
 }
 
-fn accept_loop(shared: &Arc<EngineShared>, listener: &may::net::TcpListener) {
+fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
     let max = shared.config.max_connections;
     loop {
         // Past the limit, connections wait in the kernel's backlog.
@@ -299,6 +305,9 @@ fn accept_loop(shared: &Arc<EngineShared>, listener: &may::net::TcpListener) {
             Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
         }
     }
+    // Closed before a stop hears that the loop has ended: once `stop` returns, the address is
+    // free to bind again.
+    drop(listener);
     shared.accept_ended.resume();
 }
 
@@ -312,6 +321,7 @@ pub(crate) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if self.shared.connections.lock().remove(&self.id).is_some() {
+            self.shared.closed_total.fetch_add(1, Ordering::SeqCst);
             self.shared.active.fetch_sub(1, Ordering::AcqRel);
             self.shared.closed.notify_all();
         }
