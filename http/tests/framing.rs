@@ -25,6 +25,48 @@ fn pipelined_requests_in_one_write_are_answered_in_order() {
 }
 
 #[test]
+fn large_responses_to_pipelined_requests_arrive_whole_and_in_order() {
+    let engine = start(|request: Request| -> Result<Response, BoxError> {
+        // Large enough to be written straight from the handler's bytes.
+        let fill = request.uri().path().as_bytes()[1];
+        Ok(Response::new(vec![fill; 100 * 1024].into()))
+    });
+    let mut client = Client::connect(&engine);
+    client.send(format!("{}{}{}", get("/a"), get("/b"), get("/c")));
+    for fill in [b'a', b'b', b'c'] {
+        let reply = client.response();
+        assert_eq!(reply.body.len(), 100 * 1024);
+        assert!(reply.body.iter().all(|&byte| byte == fill));
+    }
+}
+
+#[test]
+fn empty_lines_before_a_request_line_are_ignored() {
+    let engine = start(echo_path());
+    let mut client = Client::connect(&engine);
+    // Some clients send a stray CRLF after a request's body.
+    client.send(format!(
+        "POST /first HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nok\r\n{}",
+        get("/second")
+    ));
+    assert_eq!(client.response().text(), "/first");
+    assert_eq!(client.response().text(), "/second");
+}
+
+#[test]
+fn asterisk_and_absolute_form_targets_are_served() {
+    let engine = start(|request: Request| -> Result<Response, BoxError> {
+        Ok(Response::new(request.uri().to_string().into()))
+    });
+    let mut client = Client::connect(&engine);
+    let asterisk = client.exchange("OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(asterisk.text(), "*");
+    let absolute =
+        client.exchange("GET http://example.test/path?q=1 HTTP/1.1\r\nHost: example.test\r\n\r\n");
+    assert_eq!(absolute.text(), "http://example.test/path?q=1");
+}
+
+#[test]
 fn keep_alive_connection_serves_a_second_request() {
     let engine = start(echo_path());
     let mut client = Client::connect(&engine);
