@@ -38,6 +38,9 @@ pub(crate) struct ConnState {
     pub(crate) idle: AtomicBool,
     /// The connection's coroutine, once spawned: cancelled when a stop's grace runs out.
     pub(crate) coroutine: parking_lot::Mutex<Option<runtime::JoinHandle<()>>>,
+    /// Set by the spawner (a worker's `exiting`): once resumed, the connection closes as soon
+    /// as it is idle, like on an engine stop.
+    pub(crate) closing: std::sync::OnceLock<coordinator::Coordinator>,
 }
 
 impl ConnState {
@@ -47,7 +50,13 @@ impl ConnState {
             deadline: AtomicU64::new(0),
             idle: AtomicBool::new(false),
             coroutine: parking_lot::Mutex::new(None),
+            closing: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether the connection should close once idle: the engine stops, or its spawner asked.
+    pub(crate) fn winding_down(&self, engine_stopping: &AtomicBool) -> bool {
+        engine_stopping.load(Ordering::SeqCst) || self.closing.get().is_some_and(|c| c.is_closing())
     }
 
     /// Cancels the connection's coroutine: at its next blocking call it unwinds, dropping the
@@ -205,11 +214,22 @@ impl Connection {
         let mut keep_alive = head.keep_alive;
         let request = into_request(head, body);
         self.state.deadline.store(0, Ordering::Relaxed);
-        let response = self.call_service(request);
-        self.shared.requests.fetch_add(1, Ordering::Relaxed);
-        keep_alive &= !self.shared.stopping.load(Ordering::Acquire);
-        keep_alive &= !asks_to_close(response.headers());
-        self.write_response(response, &method, version, keep_alive)
+        // Each request lives as a coroutine of its own (id, context, defers) that ends once
+        // its response is written: its defers run after the client has the response.
+        runtime::scope(|| {
+            let response = self.call_service(request);
+            self.shared.requests.fetch_add(1, Ordering::Relaxed);
+            // Winding down: requests already buffered are still answered, then the connection
+            // closes.
+            keep_alive &=
+                !(self.state.winding_down(&self.shared.stopping) && self.input.is_empty());
+            keep_alive &= !asks_to_close(response.headers());
+            let keep_alive = self.write_response(response, &method, version, keep_alive)?;
+            if !keep_alive || self.input.is_empty() {
+                self.flush()?;
+            }
+            Ok(keep_alive)
+        })
     }
 
     /// Reads until a complete head is buffered; `None` when the client left (or timed out)
@@ -235,10 +255,10 @@ impl Connection {
             let idle = self.input.is_empty();
             self.state.idle.store(idle, Ordering::SeqCst);
             if idle {
+                // Even when winding down, read on: a request the client sent before the stop
+                // may be waiting in the socket. The timer thread shuts the read side down,
+                // after which the socket yields that request or end-of-stream.
                 self.input.shrink_when_empty();
-                if self.shared.stopping.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
             }
             let deadline = if idle && !first {
                 now + millis(self.shared.config.keep_alive_timeout)

@@ -24,6 +24,7 @@ const FORCE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) struct EngineShared {
     pub(crate) config: EngineConfig,
     pub(crate) service: Arc<dyn Service>,
+    spawner: Arc<dyn ConnectionSpawner>,
     pub(crate) date: DateCache,
     pub(crate) stopping: AtomicBool,
     pub(crate) requests: AtomicU64,
@@ -55,10 +56,21 @@ impl EngineShared {
 
     /// Shuts a registered connection's socket down: its blocked read or write returns.
     fn shut_down(connection: &ConnState) {
+        Self::shut_down_how(connection, std::net::Shutdown::Both);
+    }
+
+    /// Ends an idle connection's wait for its next request without losing one already on its
+    /// way: after a read shutdown, the socket still yields what the client sent before, then
+    /// end-of-stream, and the response can still be written.
+    fn wind_down(connection: &ConnState) {
+        Self::shut_down_how(connection, std::net::Shutdown::Read);
+    }
+
+    fn shut_down_how(connection: &ConnState, how: std::net::Shutdown) {
         // SAFETY: only called with the registry locked, and a connection leaves the registry
         // before it closes its socket, so the descriptor is open and is this connection's.
         let fd = unsafe { BorrowedFd::borrow_raw(connection.fd) };
-        let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Both);
+        let _ = socket2::SockRef::from(&fd).shutdown(how);
     }
 }
 
@@ -87,6 +99,39 @@ impl EngineShared {
 pub struct Engine {
     shared: Arc<EngineShared>,
     local_addr: SocketAddr,
+}
+
+/// Starts the coroutine of each connection.
+pub trait ConnectionSpawner: Send + Sync + 'static {
+    /// Runs `serve` (which returns when the connection has closed) in a new coroutine with a
+    /// stack of `stack_size` bytes.
+    fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned>;
+}
+
+/// A connection's coroutine, as started by a [`ConnectionSpawner`].
+#[derive(Debug)]
+pub struct Spawned {
+    /// The coroutine (a forced stop cancels it).
+    pub handle: runtime::JoinHandle<()>,
+    /// Once resumed, the connection closes as soon as it is idle (after its current response),
+    /// as on an engine stop: a worker that exits passes its `exiting` coordinator.
+    pub closing: Option<Coordinator>,
+}
+
+/// The default spawner: a plain runtime coroutine per connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoroutineSpawner;
+
+impl ConnectionSpawner for CoroutineSpawner {
+    fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned> {
+        let handle = runtime::Builder::new()
+            .stack_size(stack_size)
+            .spawn(serve)?;
+        Ok(Spawned {
+            handle,
+            closing: None,
+        })
+    }
 }
 
 /// What [`Engine::stop`] did.
@@ -122,6 +167,17 @@ impl Engine {
         config: EngineConfig,
         service: Arc<dyn Service>,
     ) -> io::Result<Engine> {
+        Self::start_with_spawner(addr, config, service, Arc::new(CoroutineSpawner))
+    }
+
+    /// [`start_shared`](Self::start_shared), with connections' coroutines started by
+    /// `spawner` (the server uses it to spread connections over its workers).
+    pub fn start_with_spawner(
+        addr: impl ToSocketAddrs,
+        config: EngineConfig,
+        service: Arc<dyn Service>,
+        spawner: Arc<dyn ConnectionSpawner>,
+    ) -> io::Result<Engine> {
         let listener = bind(addr, config.backlog)?;
         let local_addr = listener.local_addr()?;
         // SAFETY: the descriptor comes from a listener we own and hand over whole.
@@ -129,6 +185,7 @@ impl Engine {
         let shared = Arc::new(EngineShared {
             config,
             service,
+            spawner,
             date: DateCache::new(),
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
@@ -295,13 +352,16 @@ fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
         };
         let connection_shared = Arc::clone(shared);
         let connection_state = Arc::clone(&state);
-        let spawned = runtime::Builder::new()
-            .stack_size(shared.config.stack_size)
-            .spawn(move || {
-                Connection::new(guard, stream, connection_shared, connection_state).serve();
-            });
-        match spawned {
-            Ok(coroutine) => *state.coroutine.lock() = Some(coroutine),
+        let serve = Box::new(move || {
+            Connection::new(guard, stream, connection_shared, connection_state).serve();
+        });
+        match shared.spawner.spawn(serve, shared.config.stack_size) {
+            Ok(spawned) => {
+                *state.coroutine.lock() = Some(spawned.handle);
+                if let Some(closing) = spawned.closing {
+                    let _ = state.closing.set(closing);
+                }
+            }
             Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
         }
     }
@@ -335,13 +395,16 @@ fn run_timers(shared: &EngineShared) {
     while !shared.stopped.yield_timeout(tick) {
         shared.date.refresh();
         let now = shared.now_millis();
-        let stopping = shared.stopping.load(Ordering::SeqCst);
         for connection in shared.connections.lock().values() {
             let deadline = connection.deadline.load(Ordering::Relaxed);
             let expired = deadline != 0 && now >= deadline;
-            if expired || (stopping && connection.idle.load(Ordering::SeqCst)) {
+            if expired {
                 connection.deadline.store(0, Ordering::Relaxed);
                 EngineShared::shut_down(connection);
+            } else if connection.idle.load(Ordering::SeqCst)
+                && connection.winding_down(&shared.stopping)
+            {
+                EngineShared::wind_down(connection);
             }
         }
     }

@@ -54,11 +54,12 @@ mod date;
 pub mod decode;
 mod encode;
 mod engine;
+pub mod server;
 mod service;
 
 pub use crate::body::{Body, BodyWriter};
 pub use crate::config::{EngineConfig, Limits};
-pub use crate::engine::{Engine, StopReport};
+pub use crate::engine::{ConnectionSpawner, CoroutineSpawner, Engine, Spawned, StopReport};
 pub use crate::service::{BoxError, Request, Response, Service};
 pub use bytes::Bytes;
 pub use http_crate::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};

@@ -215,13 +215,22 @@ impl<M: Send + 'static> Worker<M> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(Builder::new(), f)
+    }
+
+    /// [`spawn`](Self::spawn) with coroutine options (a name, a stack size).
+    pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> Result<JoinHandle<T>, WorkerError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         if !self.is_accepting() {
             return Err(WorkerError::NotAccepting);
         }
         // Counted before the coroutine exists, so a stop cannot miss it.
         self.generation.pending.fetch_add(1, Ordering::AcqRel);
         let generation = Arc::clone(&self.generation);
-        let spawned = Builder::new().spawn(move || {
+        let spawned = builder.spawn(move || {
             let id = crate::id().expect("a runtime coroutine has an id");
             let finished = Arc::clone(&generation);
             // The first defer runs last: the coroutine is in flight until its defers are done.

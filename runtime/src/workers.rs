@@ -77,6 +77,7 @@ pub struct Workers<M: Send + 'static> {
     max_wait_time: Duration,
     handle_signals: bool,
     process_coordinators: bool,
+    start_after: Option<Coordinator>,
     callbacks: Callbacks<M>,
 }
 
@@ -97,6 +98,7 @@ impl<M: Send + 'static> Default for Workers<M> {
             max_wait_time: Duration::from_secs(3),
             handle_signals: true,
             process_coordinators: true,
+            start_after: None,
             callbacks: Callbacks {
                 manager_start: None,
                 worker_start: None,
@@ -150,6 +152,14 @@ impl<M: Send + 'static> Workers<M> {
     /// that ran before it) clears them and starts from fresh ones.
     pub fn process_coordinators(mut self, process: bool) -> Self {
         self.process_coordinators = process;
+        self
+    }
+
+    /// Makes the manager wait for `gate` before its first event: a host that must do more
+    /// set-up after [`start`](Self::start) (bind its listeners, say) resumes it when done, so
+    /// its own start event comes before `on_manager_start`.
+    pub fn start_after(mut self, gate: Coordinator) -> Self {
+        self.start_after = Some(gate);
         self
     }
 
@@ -228,9 +238,15 @@ impl<M: Send + 'static> Workers<M> {
             None
         };
         let manager = Arc::clone(&shared);
+        let gate = self.start_after;
         crate::Builder::new()
             .name("worker-manager")
-            .spawn(move || manage(&manager))
+            .spawn(move || {
+                if let Some(gate) = gate {
+                    gate.r#yield();
+                }
+                manage(&manager)
+            })
             .map_err(WorkersError::Spawn)?;
         Ok(WorkerPool { shared, signals })
     }
@@ -253,6 +269,7 @@ impl<M: Send + 'static> fmt::Debug for Workers<M> {
             .field("max_wait_time", &self.max_wait_time)
             .field("handle_signals", &self.handle_signals)
             .field("process_coordinators", &self.process_coordinators)
+            .field("start_after", &self.start_after)
             .finish_non_exhaustive()
     }
 }

@@ -1,0 +1,23 @@
+//! The server on top of the engine: routing, priority-sorted middlewares, exception handlers,
+//! lifecycle events and workers — Hyperf's `onRequest`.
+
+mod builder;
+mod error;
+mod events;
+mod exception;
+mod middleware;
+mod pipeline;
+mod request_context;
+mod response;
+mod router;
+
+pub use self::builder::{Message, RunningServer, Server, ServerError, ServerSpec, StopReports};
+pub use self::error::{HttpError, Panicked};
+pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
+pub use self::exception::{ExceptionHandler, Propagation};
+pub use self::middleware::{Middleware, Next};
+pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
+pub use self::response::{HandlerResult, IntoResponse, Json};
+pub use self::router::{
+    Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
+};

@@ -1,0 +1,224 @@
+//! The default `on_request`: the seed's ten steps.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use coordinator::Coordinator;
+use http_crate::StatusCode;
+use http_crate::header::{self, HeaderValue};
+
+use crate::body::Body;
+use crate::server::error::Panicked;
+use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
+use crate::server::exception::{self, Registered};
+use crate::server::middleware::{self, Entry, Middleware, Next};
+use crate::server::request_context::{RequestContext, RequestHead};
+use crate::server::router::{Dispatched, Router};
+use crate::service::{BoxError, Request, Response, Service};
+
+type Chain = Arc<[Arc<dyn Middleware>]>;
+
+/// One server's request pipeline, with everything that does not change per request computed
+/// once: the router and each route's middleware chain.
+pub(crate) struct Pipeline {
+    server: Arc<str>,
+    router: Router,
+    /// The chain of each route (global + route middlewares, sorted when Hyperf sorts).
+    route_chains: Vec<Chain>,
+    /// The chain for requests no route matched: the global middlewares alone.
+    fallback_chain: Chain,
+    exception_handlers: Vec<Registered>,
+    lifecycle: bool,
+    listeners: Arc<Listeners>,
+    /// The pool's `WORKER_START`, held here: looking it up by name on every request would cost
+    /// more than waiting on it.
+    worker_start: Coordinator,
+}
+
+pub(crate) struct PipelineParts {
+    pub(crate) server: Arc<str>,
+    pub(crate) router: Router,
+    pub(crate) global: Vec<Entry>,
+    pub(crate) exception_handlers: Vec<Registered>,
+    pub(crate) lifecycle: bool,
+    pub(crate) listeners: Arc<Listeners>,
+    pub(crate) worker_start: Coordinator,
+}
+
+impl Pipeline {
+    pub(crate) fn new(parts: PipelineParts) -> Self {
+        parts.router.prepare();
+        let route_chains = parts
+            .router
+            .route_entries()
+            .iter()
+            .map(|route| Chain::from(middleware::chain(&parts.global, &route.middlewares)))
+            .collect();
+        let fallback_chain = Chain::from(middleware::chain(&parts.global, &[]));
+        let mut exception_handlers = parts.exception_handlers;
+        exception::order(&mut exception_handlers);
+        Pipeline {
+            server: parts.server,
+            router: parts.router,
+            route_chains,
+            fallback_chain,
+            exception_handlers,
+            lifecycle: parts.lifecycle,
+            listeners: parts.listeners,
+            worker_start: parts.worker_start,
+        }
+    }
+
+    /// Steps 1 to 10 of the seed's `onRequest`.
+    pub(crate) fn on_request(&self, request: Request) -> Response {
+        let started = Instant::now();
+        // (1) Never serve on a half-started worker.
+        self.worker_start.r#yield();
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        // (2)-(7), with (8) for any error or panic among them.
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(request)));
+        let (mut response, error) = match outcome {
+            Ok(Ok(response)) => (response, None),
+            Ok(Err(error)) => self.recover(error),
+            Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+            Err(payload) => {
+                let message = panic_text(&payload);
+                self.recover(Box::new(Panicked::new(message)))
+            }
+        };
+        apply_draft(&mut response);
+        // (9) Lifecycle events: terminated at the coroutine's end, handled now.
+        if self.lifecycle {
+            let listeners = Arc::clone(&self.listeners);
+            let mut terminated = RequestTerminated {
+                server: Arc::clone(&self.server),
+                method: method.clone(),
+                uri: uri.clone(),
+                status: response.status(),
+                error: error.clone(),
+                elapsed: started.elapsed(),
+            };
+            let registered = runtime::try_defer(move || {
+                terminated.elapsed = started.elapsed();
+                listeners.terminated(&terminated);
+            });
+            if registered.is_err() {
+                log::warn!(
+                    "RequestTerminated not registered: the request runs outside a coroutine"
+                );
+            }
+            self.listeners.handled(&RequestHandled {
+                server: &self.server,
+                method: &method,
+                uri: &uri,
+                response: &response,
+                error: error.as_ref(),
+            });
+        }
+        // (10) The engine emits it (without a body for HEAD).
+        response
+    }
+
+    /// Steps 2 to 7.
+    fn dispatch(&self, mut request: Request) -> Result<Response, BoxError> {
+        // (3) Route first, so even 404s and 405s go through the global middlewares.
+        let dispatched = self.router.dispatch(request.method(), request.uri().path());
+        // (2) The request (and an empty response) in the coroutine's context.
+        RequestContext::store(Arc::new(RequestHead {
+            server: Arc::clone(&self.server),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+            dispatched: dispatched.clone(),
+        }));
+        // (5)-(6) The chain, precomputed per route.
+        let chain = match &dispatched {
+            Dispatched::Found(found) => &self.route_chains[found.index],
+            _ => &self.fallback_chain,
+        };
+        request.extensions_mut().insert(dispatched);
+        // (4)
+        if self.lifecycle {
+            self.listeners.received(&RequestReceived {
+                server: &self.server,
+                request: &request,
+            });
+        }
+        // (7) The chain, innermost the route's handler.
+        Next::new(chain, &core).run(request)
+    }
+
+    /// Step 8: the exception handlers, or a bare `400` if they fail.
+    fn recover(&self, error: BoxError) -> (Response, Option<Arc<BoxError>>) {
+        let response = exception::handle(&self.exception_handlers, &error).unwrap_or_else(|| {
+            let mut bare = Response::new(Body::empty());
+            *bare.status_mut() = StatusCode::BAD_REQUEST;
+            bare
+        });
+        (response, Some(Arc::new(error)))
+    }
+}
+
+impl Service for Pipeline {
+    fn call(&self, request: Request) -> Result<Response, BoxError> {
+        Ok(self.on_request(request))
+    }
+}
+
+/// The innermost step: the route's handler, or the router's 404 / 405.
+fn core(request: Request) -> Result<Response, BoxError> {
+    let handler = match request.extensions().get::<Dispatched>() {
+        Some(Dispatched::Found(found)) => Arc::clone(&found.route.handler),
+        Some(Dispatched::MethodNotAllowed { allowed }) => {
+            let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED);
+            // RFC 9110 requires the header (Hyperf only says it in the body).
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_str(&allow.join(", "))?);
+            return Ok(response);
+        }
+        Some(Dispatched::NotFound) | None => return Ok(text(StatusCode::NOT_FOUND)),
+    };
+    handler(request)
+}
+
+fn text(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::from(status.canonical_reason().unwrap_or_default()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Merges what code set through [`RequestContext`] into the response; the handler's own
+/// headers and status win.
+fn apply_draft(response: &mut Response) {
+    let Some(draft) = RequestContext::take_draft() else {
+        return;
+    };
+    if let Some(status) = draft.status {
+        if response.status() == StatusCode::OK {
+            *response.status_mut() = status;
+        }
+    }
+    for (name, value) in &draft.headers {
+        if !response.headers().contains_key(name) {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+}
+
+fn panic_text(payload: &runtime::Panic) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

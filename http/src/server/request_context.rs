@@ -1,0 +1,101 @@
+//! [`RequestContext`]: the current request and response draft, reachable from any code the
+//! request runs.
+
+use std::sync::Arc;
+
+use http_crate::header::{HeaderName, HeaderValue};
+use http_crate::{HeaderMap, Method, StatusCode, Uri, Version};
+use runtime::{Context, ContextKey};
+
+use crate::server::router::Dispatched;
+
+/// What the request pipeline keeps of the current request in its coroutine's context.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// The server that received it.
+    pub server: Arc<str>,
+    /// The method.
+    pub method: Method,
+    /// The target.
+    pub uri: Uri,
+    /// The version.
+    pub version: Version,
+    /// The header fields.
+    pub headers: HeaderMap,
+    /// The router's verdict.
+    pub dispatched: Dispatched,
+}
+
+/// Headers (and a status) that code anywhere in the request may set for its response; merged
+/// into the response when it is emitted (what the handler set wins).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseDraft {
+    /// Headers to add.
+    pub headers: HeaderMap,
+    /// A status to use when the handler's response has the default `200`.
+    pub status: Option<StatusCode>,
+}
+
+static REQUEST: ContextKey<Arc<RequestHead>> = ContextKey::new("http.request");
+static RESPONSE: ContextKey<ResponseDraft> = ContextKey::new("http.response");
+
+/// Reaches the current request from any code it runs (a repository, a logger), without passing
+/// it down: the pipeline stores it in the request coroutine's [`Context`].
+///
+/// ```no_run
+/// use http::server::RequestContext;
+///
+/// fn audit(action: &str) {
+///     if let Some(request) = RequestContext::request() {
+///         log::info!("{action} by {} {}", request.method, request.uri);
+///     }
+///     RequestContext::set_response_header("x-audited", "yes");
+/// }
+/// ```
+#[derive(Debug)]
+pub struct RequestContext {
+    _private: (),
+}
+
+impl RequestContext {
+    /// The current request, or `None` outside a request.
+    pub fn request() -> Option<Arc<RequestHead>> {
+        Context::get(&REQUEST)
+    }
+
+    /// The response draft of the current request.
+    pub fn response() -> ResponseDraft {
+        Context::get(&RESPONSE).unwrap_or_default()
+    }
+
+    /// Adds a header to the current request's response.
+    pub fn set_response_header(name: &'static str, value: &'static str) {
+        let (name, value) = (
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+        Context::update(&RESPONSE, |draft| {
+            let mut draft = draft.unwrap_or_default();
+            draft.headers.insert(name, value);
+            draft
+        });
+    }
+
+    /// Sets the status of the current request's response (used unless the handler sets one).
+    pub fn set_response_status(status: StatusCode) {
+        Context::update(&RESPONSE, |draft| {
+            let mut draft = draft.unwrap_or_default();
+            draft.status = Some(status);
+            draft
+        });
+    }
+
+    pub(crate) fn store(head: Arc<RequestHead>) {
+        Context::set(&REQUEST, head);
+        Context::set(&RESPONSE, ResponseDraft::default());
+    }
+
+    pub(crate) fn take_draft() -> Option<ResponseDraft> {
+        Context::remove(&RESPONSE)
+    }
+}

@@ -1,0 +1,132 @@
+//! What handlers return: anything [`IntoResponse`] (text, [`Json`], a `Response`, `()`, a
+//! status), or a `Result` of it.
+
+use bytes::Bytes;
+use http_crate::StatusCode;
+use http_crate::header::{self, HeaderValue};
+use serde::Serialize;
+
+use crate::body::Body;
+use crate::service::{BoxError, Response};
+
+/// Converts a handler's value into a response.
+///
+/// | value | response |
+/// |---|---|
+/// | `&'static str`, `String` | `200`, `text/plain; charset=utf-8` |
+/// | [`Json`]`(value)` | `200`, `application/json` |
+/// | `Response` | as is |
+/// | `()` | `200`, empty body |
+/// | `StatusCode` | that status, empty body |
+/// | `(StatusCode, value)` | the value's response with that status |
+pub trait IntoResponse {
+    /// The response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+fn text(body: Body) -> Response {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        text(Body::from(self))
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        text(Body::from(self))
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::new(Body::from(self))
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(Body::empty())
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self;
+        response
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut response = self.1.into_response();
+        *response.status_mut() = self.0;
+        response
+    }
+}
+
+/// A value sent as JSON (`application/json`), serialised with `serde_json`.
+///
+/// ```
+/// use http::server::{IntoResponse, Json};
+///
+/// #[derive(serde::Serialize)]
+/// struct User { id: u32, name: &'static str }
+///
+/// let response = Json(User { id: 1, name: "ada" }).into_response();
+/// assert_eq!(response.body().as_bytes(), Some(&br#"{"id":1,"name":"ada"}"#[..]));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(bytes) => {
+                let mut response = Response::new(Body::from(bytes));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            Err(error) => {
+                log::error!("could not serialise a JSON response: {error}");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// What a handler may return: a value [`IntoResponse`], or a `Result` of one whose error
+/// goes to the exception handlers.
+pub trait HandlerResult {
+    /// The response, or the error for the exception handlers.
+    fn into_result(self) -> Result<Response, BoxError>;
+}
+
+impl<T: IntoResponse> HandlerResult for T {
+    fn into_result(self) -> Result<Response, BoxError> {
+        Ok(self.into_response())
+    }
+}
+
+impl<T: IntoResponse, E: Into<BoxError>> HandlerResult for Result<T, E> {
+    fn into_result(self) -> Result<Response, BoxError> {
+        self.map(IntoResponse::into_response).map_err(Into::into)
+    }
+}

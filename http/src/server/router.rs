@@ -1,0 +1,766 @@
+//! [`Router`]: FastRoute-style patterns — `/user/{id}`, `/user/{id:\d+}`, optional tails
+//! `/posts[/{page}]` — with groups, route middlewares and conflict checks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use http_crate::Method;
+use regex::{Regex, RegexSet};
+
+use crate::server::middleware::{Entry, Middleware};
+use crate::server::response::HandlerResult;
+use crate::service::{BoxError, Request, Response};
+
+/// A route's handler, as stored.
+pub(crate) type Handler = Arc<dyn Fn(Request) -> Result<Response, BoxError> + Send + Sync>;
+
+/// Routes requests by method and path.
+///
+/// ```
+/// use http::server::{Dispatched, Router};
+/// use http::{Method, Request};
+///
+/// let mut router = Router::new();
+/// router.get("/user/{id:\\d+}", |request: Request| {
+///     let id: u32 = http::server::params(&request).parse("id").unwrap();
+///     format!("user {id}")
+/// }).unwrap();
+/// router.get("/posts[/{page}]", |_: Request| "posts").unwrap();
+///
+/// match router.dispatch(&Method::GET, "/user/42") {
+///     Dispatched::Found(found) => {
+///         assert_eq!(found.pattern(), "/user/{id:\\d+}");
+///         assert_eq!(found.params().get("id"), Some("42"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(router.dispatch(&Method::GET, "/posts"), Dispatched::Found(_)));
+/// assert!(matches!(router.dispatch(&Method::GET, "/user/ada"), Dispatched::NotFound));
+/// match router.dispatch(&Method::POST, "/posts/2") {
+///     Dispatched::MethodNotAllowed { allowed } => assert_eq!(allowed, [Method::GET]),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Arc<RouteEntry>>,
+    /// Routes without parameters, by exact path: looked up without allocating.
+    statics: HashMap<Box<str>, Vec<(Method, usize)>>,
+    /// Routes with parameters, in registration order.
+    dynamics: Vec<DynamicRoute>,
+    /// All dynamic patterns at once, to find candidates in one pass; rebuilt after changes.
+    dynamic_set: OnceLock<RegexSet>,
+    /// What each registered (method, pattern) normalises to, to refuse duplicates.
+    registered: HashMap<(Method, String), String>,
+    /// Prefix and middlewares of the group being registered, innermost last.
+    groups: Vec<Group>,
+}
+
+#[derive(Clone)]
+struct Group {
+    prefix: String,
+    middlewares: Vec<Entry>,
+}
+
+struct DynamicRoute {
+    method: Method,
+    regex: Regex,
+    /// The parameters' names, and the names of their capture groups in `regex`.
+    names: Vec<Arc<str>>,
+    groups: Vec<String>,
+    route: usize,
+}
+
+/// One registered route: its pattern as written (with the group prefix), its handler and its
+/// middlewares (the groups', then its own).
+pub struct RouteEntry {
+    pattern: Arc<str>,
+    methods: Vec<Method>,
+    pub(crate) handler: Handler,
+    pub(crate) middlewares: Vec<Entry>,
+}
+
+impl RouteEntry {
+    /// The pattern, as registered (with its group's prefix).
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The methods it answers.
+    pub fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+}
+
+impl fmt::Debug for RouteEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteEntry")
+            .field("pattern", &self.pattern)
+            .field("methods", &self.methods)
+            .field("middlewares", &self.middlewares)
+            .finish()
+    }
+}
+
+/// Why a route could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// The pattern is malformed.
+    InvalidPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another route already answers this method and pattern.
+    Conflict {
+        /// The method.
+        method: Method,
+        /// The new pattern.
+        pattern: String,
+        /// The pattern registered first.
+        existing: String,
+    },
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::InvalidPattern { pattern, reason } => {
+                write!(f, "invalid route pattern {pattern:?}: {reason}")
+            }
+            RouteError::Conflict {
+                method,
+                pattern,
+                existing,
+            } => write!(
+                f,
+                "route {method} {pattern:?} conflicts with {method} {existing:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+/// The router's verdict for a request, attached to the request's extensions.
+#[derive(Clone)]
+pub enum Dispatched {
+    /// A route matched.
+    Found(Found),
+    /// No route has this path.
+    NotFound,
+    /// Routes have this path, but not for this method.
+    MethodNotAllowed {
+        /// The methods that would have matched.
+        allowed: Vec<Method>,
+    },
+}
+
+impl fmt::Debug for Dispatched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dispatched::Found(found) => f
+                .debug_struct("Found")
+                .field("pattern", &found.pattern())
+                .field("params", &found.params)
+                .finish(),
+            Dispatched::NotFound => f.write_str("NotFound"),
+            Dispatched::MethodNotAllowed { allowed } => f
+                .debug_struct("MethodNotAllowed")
+                .field("allowed", allowed)
+                .finish(),
+        }
+    }
+}
+
+/// A matched route and the parameters taken from the path.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub(crate) route: Arc<RouteEntry>,
+    pub(crate) index: usize,
+    params: Params,
+}
+
+impl Found {
+    /// The route's pattern as registered, e.g. `/user/{id:\d+}`.
+    pub fn pattern(&self) -> &str {
+        self.route.pattern()
+    }
+
+    /// The route.
+    pub fn route(&self) -> &RouteEntry {
+        &self.route
+    }
+
+    /// The path parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+}
+
+/// Path parameters of a matched route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    entries: Vec<(Arc<str>, String)>,
+}
+
+/// A parameter that is missing or does not parse as the type asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    name: String,
+    reason: String,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "route parameter {:?}: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+impl Params {
+    /// The raw value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parameter `name` parsed as `T`.
+    pub fn parse<T: FromStr>(&self, name: &str) -> Result<T, ParamError>
+    where
+        T::Err: fmt::Display,
+    {
+        let value = self.get(name).ok_or_else(|| ParamError {
+            name: name.to_string(),
+            reason: "not in this route's path".to_string(),
+        })?;
+        value.parse().map_err(|e: T::Err| ParamError {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every parameter, in the order of the pattern.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
+
+    /// Whether the route had no parameters (or the optional ones were absent).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The parameters of the route that matched `request` (empty when none did).
+pub fn params(request: &Request) -> &Params {
+    static EMPTY: Params = Params {
+        entries: Vec::new(),
+    };
+    match request.extensions().get::<Dispatched>() {
+        Some(Dispatched::Found(found)) => &found.params,
+        _ => &EMPTY,
+    }
+}
+
+/// A handle to a just-registered route, to add its middlewares.
+pub struct RouteRef<'a> {
+    route: &'a mut RouteEntry,
+}
+
+impl RouteRef<'_> {
+    /// Adds a middleware to this route (priority 0).
+    pub fn middleware(self, middleware: impl Middleware) -> Self {
+        self.route
+            .middlewares
+            .push(Entry::new(Arc::new(middleware), None));
+        self
+    }
+
+    /// Adds a middleware to this route with a priority (higher runs earlier).
+    pub fn middleware_with_priority(self, middleware: impl Middleware, priority: i32) -> Self {
+        self.route
+            .middlewares
+            .push(Entry::new(Arc::new(middleware), Some(priority)));
+        self
+    }
+}
+
+impl fmt::Debug for RouteRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.route.fmt(f)
+    }
+}
+
+/// A piece of a concrete (optional-free) pattern.
+enum Part {
+    Static(String),
+    Param { name: String, regex: Option<String> },
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` for `methods` on `pattern`.
+    pub fn route<R: HandlerResult>(
+        &mut self,
+        methods: &[Method],
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        let prefix: String = self.groups.iter().map(|g| g.prefix.as_str()).collect();
+        let full = format!("{prefix}{pattern}");
+        let alternatives = expand_optional(&full)?;
+        let mut compiled = Vec::new();
+        for alternative in &alternatives {
+            compiled.push(parse_parts(alternative, &full)?);
+        }
+        // Check every (method, alternative) before registering any.
+        let mut keys = Vec::new();
+        for method in methods {
+            for parts in &compiled {
+                let key = (method.clone(), normalise(parts));
+                if let Some(existing) = self.registered.get(&key) {
+                    return Err(RouteError::Conflict {
+                        method: method.clone(),
+                        pattern: full.clone(),
+                        existing: existing.clone(),
+                    });
+                }
+                if let Some(path) = static_path(parts) {
+                    if let Some(shadow) = self.dynamic_match(method, &path) {
+                        return Err(RouteError::Conflict {
+                            method: method.clone(),
+                            pattern: full.clone(),
+                            existing: self.routes[shadow].pattern.to_string(),
+                        });
+                    }
+                }
+                keys.push(key);
+            }
+        }
+        let index = self.routes.len();
+        let middlewares = self
+            .groups
+            .iter()
+            .flat_map(|g| g.middlewares.iter().cloned())
+            .collect();
+        let entry = RouteEntry {
+            pattern: full.clone().into(),
+            methods: methods.to_vec(),
+            handler: Arc::new(move |request| handler(request).into_result()),
+            middlewares,
+        };
+        self.routes.push(Arc::new(entry));
+        for key in keys {
+            self.registered.insert(key, full.clone());
+        }
+        for method in methods {
+            for parts in &compiled {
+                match static_path(parts) {
+                    Some(path) => self
+                        .statics
+                        .entry(path.into())
+                        .or_default()
+                        .push((method.clone(), index)),
+                    None => {
+                        let (regex, names) = dynamic_regex(parts, &full)?;
+                        let groups = (0..names.len()).map(|i| format!("p{i}")).collect();
+                        self.dynamics.push(DynamicRoute {
+                            method: method.clone(),
+                            regex,
+                            names,
+                            groups,
+                            route: index,
+                        });
+                    }
+                }
+            }
+        }
+        self.dynamic_set = OnceLock::new();
+        let route = Arc::get_mut(&mut self.routes[index]).expect("just created, not shared");
+        Ok(RouteRef { route })
+    }
+
+    /// Registers a `GET` route.
+    pub fn get<R: HandlerResult>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        self.route(&[Method::GET], pattern, handler)
+    }
+
+    /// Registers a `POST` route.
+    pub fn post<R: HandlerResult>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        self.route(&[Method::POST], pattern, handler)
+    }
+
+    /// Registers a `PUT` route.
+    pub fn put<R: HandlerResult>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        self.route(&[Method::PUT], pattern, handler)
+    }
+
+    /// Registers a `PATCH` route.
+    pub fn patch<R: HandlerResult>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        self.route(&[Method::PATCH], pattern, handler)
+    }
+
+    /// Registers a `DELETE` route.
+    pub fn delete<R: HandlerResult>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+    ) -> Result<RouteRef<'_>, RouteError> {
+        self.route(&[Method::DELETE], pattern, handler)
+    }
+
+    /// Registers routes under `prefix`, with `middlewares` (priority 0) run before each route's
+    /// own.
+    ///
+    /// ```
+    /// use http::server::Router;
+    /// use http::{Method, Request};
+    ///
+    /// let mut router = Router::new();
+    /// router.group("/api", |api| {
+    ///     api.get("/me", |_: Request| "me")?;
+    ///     api.get("/users/{id}", |_: Request| "a user")?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert!(matches!(router.dispatch(&Method::GET, "/api/me"), http::server::Dispatched::Found(_)));
+    /// ```
+    pub fn group(
+        &mut self,
+        prefix: &str,
+        routes: impl FnOnce(&mut Router) -> Result<(), RouteError>,
+    ) -> Result<(), RouteError> {
+        self.group_with(prefix, Vec::new(), routes)
+    }
+
+    /// Like [`group`](Self::group), with middlewares and their priorities.
+    pub fn group_with_middlewares(
+        &mut self,
+        prefix: &str,
+        middlewares: Vec<(Arc<dyn Middleware>, Option<i32>)>,
+        routes: impl FnOnce(&mut Router) -> Result<(), RouteError>,
+    ) -> Result<(), RouteError> {
+        let entries = middlewares
+            .into_iter()
+            .map(|(m, p)| Entry::new(m, p))
+            .collect();
+        self.group_with(prefix, entries, routes)
+    }
+
+    fn group_with(
+        &mut self,
+        prefix: &str,
+        middlewares: Vec<Entry>,
+        routes: impl FnOnce(&mut Router) -> Result<(), RouteError>,
+    ) -> Result<(), RouteError> {
+        self.groups.push(Group {
+            prefix: prefix.to_string(),
+            middlewares,
+        });
+        let result = routes(self);
+        self.groups.pop();
+        result
+    }
+
+    /// Every registered route, in registration order.
+    pub fn routes(&self) -> impl Iterator<Item = &RouteEntry> {
+        self.routes.iter().map(|r| &**r)
+    }
+
+    pub(crate) fn route_entries(&self) -> &[Arc<RouteEntry>] {
+        &self.routes
+    }
+
+    /// Compiles what lookups need now, not on the first request (compiling a regex set takes
+    /// more stack than a connection's coroutine should need).
+    pub(crate) fn prepare(&self) {
+        if !self.dynamics.is_empty() {
+            self.dynamic_set();
+        }
+    }
+
+    /// Routes `method` and `path` (FastRoute's order: static routes, then dynamic ones, then
+    /// `HEAD` falls back to `GET`; a path known for other methods is "method not allowed").
+    pub fn dispatch(&self, method: &Method, path: &str) -> Dispatched {
+        if let Some(found) = self.find(method, path) {
+            return Dispatched::Found(found);
+        }
+        if *method == Method::HEAD {
+            if let Some(found) = self.find(&Method::GET, path) {
+                return Dispatched::Found(found);
+            }
+        }
+        let allowed = self.allowed(path);
+        if allowed.is_empty() {
+            Dispatched::NotFound
+        } else {
+            Dispatched::MethodNotAllowed { allowed }
+        }
+    }
+
+    fn find(&self, method: &Method, path: &str) -> Option<Found> {
+        if let Some(candidates) = self.statics.get(path) {
+            if let Some((_, index)) = candidates.iter().find(|(m, _)| m == method) {
+                return Some(self.found(*index, Params::default()));
+            }
+        }
+        if self.dynamics.is_empty() {
+            return None;
+        }
+        for candidate in self.dynamic_set().matches(path).iter() {
+            let dynamic = &self.dynamics[candidate];
+            if dynamic.method != *method {
+                continue;
+            }
+            let captures = dynamic.regex.captures(path)?;
+            let entries = dynamic
+                .names
+                .iter()
+                .zip(&dynamic.groups)
+                .filter_map(|(name, group)| {
+                    let value = captures.name(group)?;
+                    Some((Arc::clone(name), value.as_str().to_string()))
+                })
+                .collect();
+            return Some(self.found(dynamic.route, Params { entries }));
+        }
+        None
+    }
+
+    fn found(&self, index: usize, params: Params) -> Found {
+        Found {
+            route: Arc::clone(&self.routes[index]),
+            index,
+            params,
+        }
+    }
+
+    fn allowed(&self, path: &str) -> Vec<Method> {
+        let mut allowed: Vec<Method> = Vec::new();
+        let mut add = |method: &Method| {
+            if !allowed.contains(method) {
+                allowed.push(method.clone());
+            }
+        };
+        if let Some(candidates) = self.statics.get(path) {
+            candidates.iter().for_each(|(m, _)| add(m));
+        }
+        if !self.dynamics.is_empty() {
+            for candidate in self.dynamic_set().matches(path).iter() {
+                add(&self.dynamics[candidate].method);
+            }
+        }
+        allowed
+    }
+
+    fn dynamic_match(&self, method: &Method, path: &str) -> Option<usize> {
+        self.dynamics
+            .iter()
+            .find(|d| d.method == *method && d.regex.is_match(path))
+            .map(|d| d.route)
+    }
+
+    fn dynamic_set(&self) -> &RegexSet {
+        self.dynamic_set.get_or_init(|| {
+            RegexSet::new(self.dynamics.iter().map(|d| d.regex.as_str()))
+                .expect("every pattern compiled alone")
+        })
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.routes.iter()).finish()
+    }
+}
+
+fn invalid(pattern: &str, reason: impl Into<String>) -> RouteError {
+    RouteError::InvalidPattern {
+        pattern: pattern.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// `/a[/b[/c]]` → `/a`, `/a/b`, `/a/b/c`. Optional parts may only close at the end.
+fn expand_optional(pattern: &str) -> Result<Vec<String>, RouteError> {
+    if !pattern.starts_with('/') {
+        return Err(invalid(pattern, "a pattern starts with '/'"));
+    }
+    let mut alternatives = Vec::new();
+    let mut current = String::new();
+    let mut depth_braces = 0usize;
+    let mut optional_depth = 0usize;
+    let mut closing = false;
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                depth_braces += 1;
+                current.push(c);
+            }
+            '}' => {
+                depth_braces = depth_braces
+                    .checked_sub(1)
+                    .ok_or_else(|| invalid(pattern, "unbalanced '}'"))?;
+                current.push(c);
+            }
+            '[' if depth_braces == 0 => {
+                if closing {
+                    return Err(invalid(
+                        pattern,
+                        "optional segments can only occur at the end",
+                    ));
+                }
+                alternatives.push(current.clone());
+                optional_depth += 1;
+            }
+            ']' if depth_braces == 0 => {
+                optional_depth = optional_depth
+                    .checked_sub(1)
+                    .ok_or_else(|| invalid(pattern, "unbalanced ']'"))?;
+                closing = true;
+            }
+            _ if closing => {
+                return Err(invalid(
+                    pattern,
+                    "optional segments can only occur at the end",
+                ));
+            }
+            _ => current.push(c),
+        }
+    }
+    if depth_braces != 0 || optional_depth != 0 {
+        return Err(invalid(pattern, "unbalanced brackets"));
+    }
+    alternatives.push(current);
+    if alternatives.iter().any(|a| a.is_empty()) {
+        return Err(invalid(pattern, "an empty optional segment"));
+    }
+    Ok(alternatives)
+}
+
+fn parse_parts(concrete: &str, pattern: &str) -> Result<Vec<Part>, RouteError> {
+    let mut parts = Vec::new();
+    let mut rest = concrete;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Static(rest[..open].to_string()));
+        }
+        // The parameter ends at the brace that balances this one (its regex may hold braces).
+        let mut depth = 0usize;
+        let close = rest[open..]
+            .char_indices()
+            .find_map(|(i, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(open + i);
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            })
+            .ok_or_else(|| invalid(pattern, "unclosed '{'"))?;
+        let inside = &rest[open + 1..close];
+        let (name, regex) = match inside.split_once(':') {
+            Some((name, regex)) => (name.trim(), Some(regex.trim().to_string())),
+            None => (inside.trim(), None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(invalid(pattern, format!("bad parameter name {name:?}")));
+        }
+        if parts
+            .iter()
+            .any(|p| matches!(p, Part::Param { name: n, .. } if n == name))
+        {
+            return Err(invalid(
+                pattern,
+                format!("parameter {name:?} appears twice"),
+            ));
+        }
+        parts.push(Part::Param {
+            name: name.to_string(),
+            regex,
+        });
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Static(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+fn static_path(parts: &[Part]) -> Option<String> {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Static(text) => Some(text.as_str()),
+            Part::Param { .. } => None,
+        })
+        .collect()
+}
+
+/// The pattern with parameter names dropped: two routes that normalise alike match alike.
+fn normalise(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Static(text) => text.clone(),
+            Part::Param { regex, .. } => {
+                format!("{{{}}}", regex.as_deref().unwrap_or(DEFAULT_PARAM))
+            }
+        })
+        .collect()
+}
+
+/// What a parameter without a constraint matches: one path segment.
+const DEFAULT_PARAM: &str = "[^/]+";
+
+fn dynamic_regex(parts: &[Part], pattern: &str) -> Result<(Regex, Vec<Arc<str>>), RouteError> {
+    let mut source = String::from("^");
+    let mut names = Vec::new();
+    for part in parts {
+        match part {
+            Part::Static(text) => source.push_str(&regex::escape(text)),
+            Part::Param { name, regex } => {
+                source.push_str(&format!(
+                    "(?P<p{}>{})",
+                    names.len(),
+                    regex.as_deref().unwrap_or(DEFAULT_PARAM)
+                ));
+                names.push(Arc::from(name.as_str()));
+            }
+        }
+    }
+    source.push('$');
+    let regex = Regex::new(&source).map_err(|e| invalid(pattern, e.to_string()))?;
+    Ok((regex, names))
+}
