@@ -70,6 +70,21 @@ impl ServerSpec {
         self
     }
 
+    /// The server's own engine settings, if it has some.
+    pub fn engine_config(&self) -> Option<&EngineConfig> {
+        self.engine.as_ref()
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the lifecycle events fire.
+    pub fn request_lifecycle(&self) -> bool {
+        self.enable_request_lifecycle
+    }
+
     /// Adds a global middleware (every request of this server, found or not), no priority.
     pub fn middleware(mut self, middleware: impl Middleware) -> Self {
         self.middlewares

@@ -2,6 +2,7 @@
 //! lifecycle events and workers — Hyperf's `onRequest`.
 
 mod builder;
+mod config;
 mod error;
 mod events;
 mod exception;
@@ -12,6 +13,7 @@ mod response;
 mod router;
 
 pub use self::builder::{Message, RunningServer, Server, ServerError, ServerSpec, StopReports};
+pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};

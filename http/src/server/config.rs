@@ -1,0 +1,240 @@
+//! [`ServerConfig`]: the servers and their settings from a TOML file, in the shape of Hyperf's
+//! `config/autoload/server.php`. Routes, middlewares and handlers stay in code.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{EngineConfig, Limits};
+use crate::server::builder::{Server, ServerSpec};
+
+/// Servers and settings read from TOML.
+///
+/// ```
+/// use http::server::{Router, ServerConfig};
+///
+/// let config = ServerConfig::from_toml(r#"
+///     [settings]
+///     worker_num = 2
+///     max_request = 10000
+///     max_wait_time = 3.0          # seconds
+///     max_body_bytes = 1048576     # engine limits apply to every server...
+///
+///     [[servers]]
+///     name = "http"
+///     host = "127.0.0.1"
+///     port = 9501
+///     [servers.settings]
+///     keep_alive_timeout = 30.0    # ...unless a server overrides them
+///     [servers.options]
+///     enable_request_lifecycle = true
+/// "#).unwrap();
+///
+/// let mut router = Router::new();
+/// router.get("/", |_: http::Request| "hello").unwrap();
+/// let server = config.server().server(config.spec("http").unwrap().router(router));
+/// # let _ = server;
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default)]
+    settings: Settings,
+    servers: Vec<ServerEntry>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    worker_num: Option<usize>,
+    max_request: Option<u64>,
+    /// Seconds.
+    max_wait_time: Option<f64>,
+    #[serde(flatten)]
+    engine: EngineSettings,
+}
+
+/// Engine settings; every field optional, seconds for durations.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineSettings {
+    max_connections: Option<usize>,
+    max_head_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_uri_bytes: Option<usize>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<f64>,
+    keep_alive_timeout: Option<f64>,
+    write_timeout: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerEntry {
+    name: String,
+    host: String,
+    port: u16,
+    #[serde(default)]
+    settings: EngineSettings,
+    #[serde(default)]
+    options: Options,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    #[serde(default)]
+    enable_request_lifecycle: bool,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    Io(std::io::Error),
+    /// The TOML is malformed or does not have the expected shape (unknown keys included).
+    Parse(String),
+    /// A value is out of range.
+    Invalid(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io(e) => write!(f, "could not read the server configuration: {e}"),
+            ConfigError::Parse(e) => write!(f, "invalid server configuration: {e}"),
+            ConfigError::Invalid(e) => write!(f, "invalid server configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        ConfigError::Invalid(format!(
+            "{name} must be a non-negative number of seconds, not {value}"
+        ))
+    })
+}
+
+impl EngineSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("request_timeout", self.request_timeout),
+            ("keep_alive_timeout", self.keep_alive_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if let Some(value) = value {
+                seconds(name, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `base` with these settings (then `over`'s) applied.
+    fn apply(&self, mut config: EngineConfig) -> EngineConfig {
+        let mut limits: Limits = config.limits.clone();
+        if let Some(v) = self.max_head_bytes {
+            limits = limits.max_head_bytes(v);
+        }
+        if let Some(v) = self.max_headers {
+            limits = limits.max_headers(v);
+        }
+        if let Some(v) = self.max_uri_bytes {
+            limits = limits.max_uri_bytes(v);
+        }
+        if let Some(v) = self.max_body_bytes {
+            limits = limits.max_body_bytes(v);
+        }
+        config = config.limits(limits);
+        if let Some(v) = self.max_connections {
+            config = config.max_connections(v);
+        }
+        // Validated when parsed.
+        let duration = |v: f64| Duration::try_from_secs_f64(v).unwrap_or_default();
+        if let Some(v) = self.request_timeout {
+            config = config.request_timeout(duration(v));
+        }
+        if let Some(v) = self.keep_alive_timeout {
+            config = config.keep_alive_timeout(duration(v));
+        }
+        if let Some(v) = self.write_timeout {
+            config = config.write_timeout(duration(v));
+        }
+        config
+    }
+}
+
+impl ServerConfig {
+    /// Parses and checks a configuration.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: ServerConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if config.servers.is_empty() {
+            return Err(ConfigError::Invalid("no [[servers]] entry".into()));
+        }
+        if let Some(v) = config.settings.max_wait_time {
+            seconds("max_wait_time", v)?;
+        }
+        if config.settings.worker_num == Some(0) {
+            return Err(ConfigError::Invalid("worker_num must be at least 1".into()));
+        }
+        config.settings.engine.validate()?;
+        for (i, server) in config.servers.iter().enumerate() {
+            server.settings.validate()?;
+            if config.servers[..i].iter().any(|s| s.name == server.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "two servers are named {:?}",
+                    server.name
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(ConfigError::Io)?;
+        Self::from_toml(&text)
+    }
+
+    /// A [`Server`] with the global settings applied (add the specs with
+    /// [`spec`](Self::spec)).
+    pub fn server(&self) -> Server {
+        let settings = &self.settings;
+        let mut server = Server::new().engine(settings.engine.apply(EngineConfig::default()));
+        if let Some(workers) = settings.worker_num {
+            server = server.worker_num(workers);
+        }
+        if let Some(requests) = settings.max_request {
+            server = server.max_request(requests);
+        }
+        if let Some(wait) = settings.max_wait_time {
+            server = server.max_wait_time(Duration::try_from_secs_f64(wait).unwrap_or_default());
+        }
+        server
+    }
+
+    /// The spec of the server named `name`: its address, engine settings (global, then its
+    /// own) and options. Add its routes and middlewares in code.
+    pub fn spec(&self, name: &str) -> Option<ServerSpec> {
+        let entry = self.servers.iter().find(|s| s.name == name)?;
+        let engine = entry
+            .settings
+            .apply(self.settings.engine.apply(EngineConfig::default()));
+        Some(
+            ServerSpec::new(&entry.name, &entry.host, entry.port)
+                .engine(engine)
+                .enable_request_lifecycle(entry.options.enable_request_lifecycle),
+        )
+    }
+
+    /// The servers' names, in the file's order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.servers.iter().map(|s| s.name.as_str())
+    }
+}

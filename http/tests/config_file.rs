@@ -1,0 +1,108 @@
+//! The TOML server configuration: its shape, its checks, and what it sets.
+
+use std::time::Duration;
+
+use http::server::{ConfigError, ServerConfig};
+use http::{EngineConfig, Limits};
+
+const FULL: &str = r#"
+[settings]
+worker_num = 3
+max_request = 100
+max_wait_time = 1.5
+max_body_bytes = 1024
+request_timeout = 2.0
+
+[[servers]]
+name = "http"
+host = "127.0.0.1"
+port = 9501
+[servers.settings]
+keep_alive_timeout = 5.0
+[servers.options]
+enable_request_lifecycle = true
+
+[[servers]]
+name = "admin"
+host = "127.0.0.1"
+port = 9502
+"#;
+
+#[test]
+fn a_full_configuration_lists_its_servers_in_order() {
+    let config = ServerConfig::from_toml(FULL).unwrap();
+    assert_eq!(config.names().collect::<Vec<_>>(), ["http", "admin"]);
+    assert!(config.spec("http").is_some());
+    assert!(config.spec("missing").is_none());
+}
+
+#[test]
+fn a_server_gets_the_global_engine_settings_then_its_own() {
+    let config = ServerConfig::from_toml(FULL).unwrap();
+    let global = EngineConfig::default()
+        .limits(Limits::default().max_body_bytes(1024))
+        .request_timeout(Duration::from_secs(2));
+    let admin = config.spec("admin").unwrap();
+    assert_eq!(admin.engine_config(), Some(&global));
+    assert!(!admin.request_lifecycle());
+    let http = config.spec("http").unwrap();
+    let own = global.keep_alive_timeout(Duration::from_secs(5));
+    assert_eq!(http.engine_config(), Some(&own));
+    assert!(http.request_lifecycle());
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let text = FULL.replace("max_request = 100", "max_requests = 100");
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Parse(_))
+    ));
+}
+
+#[test]
+fn a_negative_duration_is_refused() {
+    let text = FULL.replace("max_wait_time = 1.5", "max_wait_time = -1.0");
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_configuration_without_servers_is_refused() {
+    assert!(matches!(
+        ServerConfig::from_toml("[settings]\nworker_num = 1\nservers = []\n"),
+        Err(ConfigError::Parse(_) | ConfigError::Invalid(_))
+    ));
+    assert!(matches!(
+        ServerConfig::from_toml("servers = []"),
+        Err(ConfigError::Invalid(_))
+    ));
+}
+
+#[test]
+fn two_servers_with_one_name_are_refused() {
+    let text = FULL.replace("name = \"admin\"", "name = \"http\"");
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Invalid(_))
+    ));
+}
+
+#[test]
+fn zero_workers_are_refused() {
+    let text = FULL.replace("worker_num = 3", "worker_num = 0");
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    assert!(matches!(
+        ServerConfig::from_file("no/such/server.toml"),
+        Err(ConfigError::Io(_))
+    ));
+}
