@@ -1,5 +1,36 @@
-//! The runnable examples live in `src/bin/`. This library only runs the README's Rust snippets
-//! as doc tests, so the README cannot drift from the code.
+//! Helpers shared by the examples in `src/bin/`; the library also runs the README's Rust
+//! snippets as doc tests, so the README cannot drift from the code.
+
+use std::str::FromStr;
+
+/// The value of `--name VALUE` on the command line, else of the environment variable `env`,
+/// else `default`. An unparsable value is an error message and exit, not a panic.
+pub fn flag<T: FromStr>(name: &str, env: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned());
+    let Some(raw) = from_args.or_else(|| std::env::var(env).ok()) else {
+        return default;
+    };
+    raw.parse().unwrap_or_else(|_| {
+        #[allow(
+            clippy::print_stderr,
+            reason = "a command-line error, for the person running it"
+        )]
+        {
+            eprintln!("{name} / {env}: cannot use {raw:?}");
+        }
+        std::process::exit(2)
+    })
+}
+
+/// Sends `log` lines to standard error, at `info` unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
+        .init();
+}
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

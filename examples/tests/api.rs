@@ -1,0 +1,62 @@
+//! The `api` example: every feature its README lines promise.
+
+mod common;
+
+use common::Running;
+
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+#[test]
+fn api_example_serves_its_routes_and_reports_the_drain_on_sigterm() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+
+    let health = server.get("/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert_eq!(body(&health), r#"{"status":"ok"}"#);
+    assert!(
+        health.contains("x-request-id: "),
+        "the global middleware ran: {health}"
+    );
+
+    let user = server.get("/users/42");
+    assert_eq!(body(&user), r#"{"id":42,"name":"user 42"}"#);
+    assert!(
+        user.contains("cache-control: max-age=60"),
+        "set through RequestContext: {user}"
+    );
+    assert!(
+        server.get("/users/ada").starts_with("HTTP/1.1 404"),
+        "the constraint"
+    );
+
+    assert_eq!(body(&server.get("/posts")), r#"{"page":1,"posts":[]}"#);
+    assert_eq!(body(&server.get("/posts/3")), r#"{"page":3,"posts":[]}"#);
+
+    let echo = server.request(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    );
+    assert_eq!(body(&echo), "hello");
+
+    let refused = server.get("/admin/stats");
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert_eq!(
+        body(&refused),
+        r#"{"error":"missing or wrong bearer token"}"#,
+        "the custom exception handler"
+    );
+    let stats = server.request(
+        "GET /admin/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer secret\r\nConnection: close\r\n\r\n",
+    );
+    assert!(stats.starts_with("HTTP/1.1 200"), "{stats}");
+
+    let not_allowed =
+        server.request("DELETE /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert!(not_allowed.starts_with("HTTP/1.1 405"), "{not_allowed}");
+    assert!(not_allowed.contains("allow: GET"), "{not_allowed}");
+
+    let output = server.terminate();
+    assert!(output.contains("shut down: "), "{output}");
+    assert!(output.contains("requests served"), "{output}");
+}
