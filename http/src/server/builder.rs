@@ -129,6 +129,41 @@ impl ServerSpec {
         self.on_request = Some(Arc::new(service));
         self
     }
+
+    /// This server's `on_request` as a plain [`Service`], without sockets or workers: for
+    /// tests and benchmarks of the pipeline. It does not wait for any worker to start and has
+    /// no event listeners (lifecycle events, if enabled, still go through their steps).
+    ///
+    /// ```
+    /// use http::server::{Router, ServerSpec};
+    /// use http::{Request, Service};
+    ///
+    /// let mut router = Router::new();
+    /// router.get("/", |_: Request| "hello").unwrap();
+    /// let service = ServerSpec::new("test", "127.0.0.1", 0).router(router).into_service();
+    /// let response = service.call(Request::new(http::Bytes::new())).unwrap();
+    /// assert_eq!(response.body().as_bytes(), Some(&b"hello"[..]));
+    /// ```
+    pub fn into_service(self) -> Arc<dyn Service> {
+        let started = Coordinator::new();
+        started.resume();
+        self.service(Arc::new(Listeners::default()), started)
+    }
+
+    fn service(self, listeners: Arc<Listeners>, worker_start: Coordinator) -> Arc<dyn Service> {
+        match self.on_request {
+            Some(service) => service,
+            None => Arc::new(Pipeline::new(PipelineParts {
+                server: Arc::from(self.name.as_str()),
+                router: self.router,
+                global: self.middlewares,
+                exception_handlers: self.exception_handlers,
+                lifecycle: self.enable_request_lifecycle,
+                listeners,
+                worker_start,
+            })),
+        }
+    }
 }
 
 impl fmt::Debug for ServerSpec {
@@ -406,21 +441,13 @@ impl Server {
         let mut engines = Vec::new();
         for spec in self.servers {
             let name = spec.name.clone();
-            let service: Arc<dyn Service> = match spec.on_request {
-                Some(service) => Arc::new(Counted(service)),
-                None => Arc::new(Counted(Arc::new(Pipeline::new(PipelineParts {
-                    server: Arc::from(spec.name.as_str()),
-                    router: spec.router,
-                    global: spec.middlewares,
-                    exception_handlers: spec.exception_handlers,
-                    lifecycle: spec.enable_request_lifecycle,
-                    listeners: Arc::clone(&listeners),
-                    worker_start: pool.worker_start().clone(),
-                })))),
-            };
-            let config = spec.engine.unwrap_or_else(|| self.engine.clone());
+            let config = spec.engine.clone().unwrap_or_else(|| self.engine.clone());
+            let address = (spec.host.clone(), spec.port);
+            let service: Arc<dyn Service> = Arc::new(Counted(
+                spec.service(Arc::clone(&listeners), pool.worker_start().clone()),
+            ));
             let engine = Engine::start_with_spawner(
-                (spec.host.as_str(), spec.port),
+                (address.0.as_str(), address.1),
                 config,
                 service,
                 Arc::clone(&spawner) as Arc<dyn ConnectionSpawner>,
