@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "HTTP_BENCH_ROLE";
-const HELLO: &str = "Hello, world!";
+use benches::HELLO;
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
         Ok("ours") => serve_ours(),
+        Ok("ours-full") => serve_ours_full(),
         Ok("minihttp") => serve_minihttp(),
         // For profiling a server by hand: `HTTP_BENCH_ROLE=load ADDRESS DEPTH SECONDS`.
         Ok("load") => load_only(),
@@ -51,6 +52,25 @@ fn serve_ours() {
     loop {
         std::thread::park();
     }
+}
+
+/// The hello route through the whole server: 50 routes, two global middlewares, lifecycle
+/// events on with one listener, a worker pool.
+fn serve_ours_full() {
+    runtime::configure(runtime::Config::default().workers(workers())).unwrap();
+    let served = std::sync::atomic::AtomicU64::new(0);
+    let server = http::server::Server::new()
+        .worker_num(1)
+        .handle_signals(false)
+        .engine(http::EngineConfig::default().max_connections(20_000))
+        .on_request_terminated(move |_| {
+            served.fetch_add(1, Ordering::Relaxed);
+        })
+        .server(benches::full_pipeline_spec("bench", "127.0.0.1", 0))
+        .start()
+        .unwrap();
+    announce(server.local_addr("bench").unwrap());
+    server.wait();
 }
 
 #[derive(Clone)]
@@ -294,7 +314,7 @@ fn harness() {
         ("pipelined 16, 64 conns", 64, 16),
     ] {
         let mut baseline = None;
-        for role in ["minihttp", "ours"] {
+        for role in ["minihttp", "ours", "ours-full"] {
             let server = Server::start(role);
             let run = load(&server, connections, depth, duration);
             let rate = run.requests as f64 / run.elapsed.as_secs_f64();
@@ -325,7 +345,7 @@ fn harness() {
     }
     let idle = if quick { 1_000 } else { 10_000 };
     let mut baseline = 0;
-    for role in ["minihttp", "ours"] {
+    for role in ["minihttp", "ours", "ours-full"] {
         let server = Server::start(role);
         let per = idle_memory(&server, idle);
         let ratio = if baseline == 0 {

@@ -159,8 +159,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             counted.fetch_add(1, Ordering::Relaxed);
             log::debug!(
                 "{} {} finished in {:?}",
-                event.method,
-                event.uri,
+                event.request.method,
+                event.request.uri,
                 event.elapsed
             );
         })

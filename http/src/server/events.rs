@@ -5,7 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_crate::{Method, StatusCode, Uri};
+use http_crate::StatusCode;
+
+use crate::server::request_context::RequestHead;
 
 use crate::service::{BoxError, Request, Response};
 
@@ -24,10 +26,8 @@ pub struct RequestReceived<'a> {
 pub struct RequestHandled<'a> {
     /// The server's name.
     pub server: &'a str,
-    /// The request's method.
-    pub method: &'a Method,
-    /// The request's target.
-    pub uri: &'a Uri,
+    /// The request, as the pipeline stored it in the context.
+    pub request: &'a RequestHead,
     /// The response about to be written.
     pub response: &'a Response,
     /// The error the exception handlers turned into this response, if any.
@@ -40,10 +40,8 @@ pub struct RequestHandled<'a> {
 pub struct RequestTerminated {
     /// The server's name.
     pub server: Arc<str>,
-    /// The request's method.
-    pub method: Method,
-    /// The request's target.
-    pub uri: Uri,
+    /// The request, as the pipeline stored it in the context.
+    pub request: Arc<RequestHead>,
     /// The status that was sent.
     pub status: StatusCode,
     /// The error the exception handlers turned into the response, if any.

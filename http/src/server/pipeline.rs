@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use coordinator::Coordinator;
 use http_crate::StatusCode;
@@ -75,9 +75,10 @@ impl Pipeline {
         let started = Instant::now();
         // (1) Never serve on a half-started worker.
         self.worker_start.r#yield();
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        // (2)-(7), with (8) for any error or panic among them.
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(request)));
+        // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
+        // the events; a failure before it exists fires none (as in Hyperf).
+        let mut head = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(request, &mut head)));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
             Ok(Err(error)) => self.recover(error),
@@ -89,15 +90,14 @@ impl Pipeline {
         };
         apply_draft(&mut response);
         // (9) Lifecycle events: terminated at the coroutine's end, handled now.
-        if self.lifecycle {
+        if let (true, Some(head)) = (self.lifecycle, head) {
             let listeners = Arc::clone(&self.listeners);
             let mut terminated = RequestTerminated {
                 server: Arc::clone(&self.server),
-                method: method.clone(),
-                uri: uri.clone(),
+                request: Arc::clone(&head),
                 status: response.status(),
                 error: error.clone(),
-                elapsed: started.elapsed(),
+                elapsed: Duration::ZERO,
             };
             let registered = runtime::try_defer(move || {
                 terminated.elapsed = started.elapsed();
@@ -110,8 +110,7 @@ impl Pipeline {
             }
             self.listeners.handled(&RequestHandled {
                 server: &self.server,
-                method: &method,
-                uri: &uri,
+                request: &head,
                 response: &response,
                 error: error.as_ref(),
             });
@@ -121,18 +120,24 @@ impl Pipeline {
     }
 
     /// Steps 2 to 7.
-    fn dispatch(&self, mut request: Request) -> Result<Response, BoxError> {
+    fn dispatch(
+        &self,
+        mut request: Request,
+        head: &mut Option<Arc<RequestHead>>,
+    ) -> Result<Response, BoxError> {
         // (3) Route first, so even 404s and 405s go through the global middlewares.
         let dispatched = self.router.dispatch(request.method(), request.uri().path());
         // (2) The request (and an empty response) in the coroutine's context.
-        RequestContext::store(Arc::new(RequestHead {
+        let stored = Arc::new(RequestHead {
             server: Arc::clone(&self.server),
             method: request.method().clone(),
             uri: request.uri().clone(),
             version: request.version(),
             headers: request.headers().clone(),
             dispatched: dispatched.clone(),
-        }));
+        });
+        RequestContext::store(Arc::clone(&stored));
+        *head = Some(stored);
         // (5)-(6) The chain, precomputed per route.
         let chain = match &dispatched {
             Dispatched::Found(found) => &self.route_chains[found.index],
