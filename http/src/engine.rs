@@ -179,6 +179,18 @@ impl Engine {
         spawner: Arc<dyn ConnectionSpawner>,
     ) -> io::Result<Engine> {
         let listener = bind(addr, config.backlog)?;
+        Self::start_on(listener, config, service, spawner)
+    }
+
+    /// [`start_with_spawner`](Self::start_with_spawner) on a listener already [`bind`]-ed
+    /// (the server binds every address before it starts anything, so a taken port fails the
+    /// start before any callback has run).
+    pub(crate) fn start_on(
+        listener: StdListener,
+        config: EngineConfig,
+        service: Arc<dyn Service>,
+        spawner: Arc<dyn ConnectionSpawner>,
+    ) -> io::Result<Engine> {
         let local_addr = listener.local_addr()?;
         // SAFETY: the descriptor comes from a listener we own and hand over whole.
         let listener = unsafe { may::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
@@ -294,7 +306,7 @@ fn wake_address(local: SocketAddr) -> SocketAddr {
 }
 
 /// Binds without `SO_REUSEPORT`, so a taken address is an error.
-fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<StdListener> {
+pub(crate) fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<StdListener> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
     for address in addr.to_socket_addrs()? {
         let socket = socket2::Socket::new(

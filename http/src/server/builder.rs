@@ -425,8 +425,23 @@ impl Server {
                 return Err(ServerError::DuplicateName(spec.name.clone()));
             }
         }
+        // Every address is bound before anything starts: a taken port fails the start before
+        // any callback has run.
+        let mut sockets = Vec::with_capacity(self.servers.len());
+        for spec in &self.servers {
+            let config = spec.engine.clone().unwrap_or_else(|| self.engine.clone());
+            match crate::engine::bind((spec.host.as_str(), spec.port), config.backlog) {
+                Ok(socket) => sockets.push((socket, config)),
+                Err(error) => {
+                    return Err(ServerError::Bind {
+                        server: spec.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
         let listeners = Arc::new(std::mem::take(&mut self.listeners));
-        // The manager waits until the servers are bound and `on_start` has run.
+        // The manager waits until the servers listen and `on_start` has run.
         let bound = Coordinator::new();
         let pool = self
             .workers(&listeners)
@@ -439,15 +454,13 @@ impl Server {
             next: AtomicUsize::new(0),
         });
         let mut engines = Vec::new();
-        for spec in self.servers {
+        for (spec, (socket, config)) in self.servers.into_iter().zip(sockets) {
             let name = spec.name.clone();
-            let config = spec.engine.clone().unwrap_or_else(|| self.engine.clone());
-            let address = (spec.host.clone(), spec.port);
             let service: Arc<dyn Service> = Arc::new(Counted(
                 spec.service(Arc::clone(&listeners), pool.worker_start().clone()),
             ));
-            let engine = Engine::start_with_spawner(
-                (address.0.as_str(), address.1),
+            let engine = Engine::start_on(
+                socket,
                 config,
                 service,
                 Arc::clone(&spawner) as Arc<dyn ConnectionSpawner>,
