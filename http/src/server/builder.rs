@@ -27,7 +27,7 @@ pub type Message = String;
 
 type IdHook = Arc<dyn Fn(usize) + Send + Sync>;
 type Hook = Arc<dyn Fn() + Send + Sync>;
-type PipeHook = Arc<dyn Fn(Option<usize>, Message) + Send + Sync>;
+type PipeHook = Arc<dyn Fn(usize, Option<usize>, Message) + Send + Sync>;
 
 /// One named server: where it listens and how it answers.
 pub struct ServerSpec {
@@ -372,9 +372,9 @@ impl Server {
         on_worker_exit, on_worker_exit, id: usize
     );
     hook!(
-        /// Called in a worker for each message sent to it: the sender (`None`: from outside the
-        /// pool) and the message.
-        on_pipe_message, on_pipe_message, from: Option<usize>, message: Message
+        /// Called in worker `worker_id` for each message sent to it, with the sender (`None`:
+        /// from outside the pool) and the message.
+        on_pipe_message, on_pipe_message, worker_id: usize, from: Option<usize>, message: Message
     );
     hook!(
         /// Called once everything has shut down.
@@ -528,7 +528,7 @@ impl Server {
             }
         });
         if let Some(f) = self.on_pipe_message.clone() {
-            workers = workers.on_pipe_message(move |_, from, message| f(from, message));
+            workers = workers.on_pipe_message(move |w, from, message| f(w.id(), from, message));
         }
         let (l, hook) = (Arc::clone(listeners), self.on_shutdown.clone());
         workers.on_shutdown(move || {
