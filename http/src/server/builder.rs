@@ -567,6 +567,22 @@ impl Service for Counted {
 
 may::coroutine_local!(static CONNECTION_WORKER: std::cell::RefCell<Option<Worker<Message>>> = std::cell::RefCell::new(None));
 
+/// Waits until the worker serving the current connection has run its start callbacks: after a
+/// recycle, the pool's `WORKER_START` is long resumed, but a connection may already be given
+/// to the worker's next life while its `on_worker_start` still runs.
+pub(crate) fn wait_for_connection_worker() {
+    let starting = CONNECTION_WORKER.with(|w| {
+        w.borrow()
+            .as_ref()
+            .map(|worker| worker.started())
+            .filter(|started| !started.is_closing())
+            .cloned()
+    });
+    if let Some(started) = starting {
+        started.r#yield();
+    }
+}
+
 /// Reports a request done to the worker that serves the current connection (its
 /// `max_request` count).
 pub(crate) fn request_done() {

@@ -73,8 +73,10 @@ impl Pipeline {
     /// Steps 1 to 10 of the seed's `onRequest`.
     pub(crate) fn on_request(&self, request: Request) -> Response {
         let started = Instant::now();
-        // (1) Never serve on a half-started worker.
+        // (1) Never serve on a half-started worker: not before every worker has started, nor
+        // on a recycled worker whose start callbacks still run.
         self.worker_start.r#yield();
+        crate::server::builder::wait_for_connection_worker();
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
         let mut head = None;
