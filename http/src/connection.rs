@@ -2,6 +2,8 @@
 //! keep-alive, pipelining, `100 Continue`, and every limit and timeout of the engine.
 
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -219,10 +221,11 @@ impl Connection {
         runtime::scope(|| {
             let response = self.call_service(request);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
-            // Winding down: requests already buffered are still answered, then the connection
-            // closes.
-            keep_alive &=
-                !(self.state.winding_down(&self.shared.stopping) && self.input.is_empty());
+            // Winding down: requests the client has already sent are still answered — those
+            // buffered here and those waiting in the socket — then the connection closes.
+            keep_alive &= !(self.state.winding_down(&self.shared.stopping)
+                && self.input.is_empty()
+                && !self.socket_has_input());
             keep_alive &= !asks_to_close(response.headers());
             let keep_alive = self.write_response(response, &method, version, keep_alive)?;
             if !keep_alive || self.input.is_empty() {
@@ -324,6 +327,16 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Whether bytes from the client wait in the socket, unread. Never blocks: may's sockets
+    /// are non-blocking underneath (may parks the coroutine itself on `WouldBlock`).
+    fn socket_has_input(&self) -> bool {
+        // SAFETY: the descriptor is this connection's socket, open as long as `self.stream`,
+        // and only borrowed for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        matches!(socket2::SockRef::from(&fd).peek(&mut byte), Ok(n) if n > 0)
     }
 
     fn send_continue(&mut self) -> Result<(), Stop> {
