@@ -28,6 +28,13 @@ const DIRECT_WRITE: usize = 16 * 1024;
 /// The output buffer is released after a response larger than this.
 const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
 
+/// Set in a response's extensions by a service whose request has defers that must run after
+/// the response is sent (the server's `RequestTerminated`): the engine then writes it out
+/// before the request's scope ends, even when pipelined requests follow, whose responses it
+/// would otherwise send together with this one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendBeforeDefers;
+
 /// What the engine's timer thread knows of a connection.
 pub(crate) struct ConnState {
     /// The socket, shut down by the timer thread when `deadline` passes. Only used while the
@@ -217,9 +224,12 @@ impl Connection {
         let request = into_request(head, body);
         self.state.deadline.store(0, Ordering::Relaxed);
         // Each request lives as a coroutine of its own (id, context, defers) that ends once
-        // its response is written: its defers run after the client has the response.
+        // its response is written: to the socket, or, when pipelined requests follow, to the
+        // batch sent with their responses — unless the service asks for it to be sent before
+        // its defers run (`SendBeforeDefers`).
         runtime::scope(|| {
             let response = self.call_service(request);
+            let send_now = response.extensions().get::<SendBeforeDefers>().is_some();
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             // Winding down: requests the client has already sent are still answered — those
             // buffered here and those waiting in the socket — then the connection closes.
@@ -228,7 +238,7 @@ impl Connection {
                 && !self.socket_has_input());
             keep_alive &= !asks_to_close(response.headers());
             let keep_alive = self.write_response(response, &method, version, keep_alive)?;
-            if !keep_alive || self.input.is_empty() {
+            if !keep_alive || self.input.is_empty() || send_now {
                 self.flush()?;
             }
             Ok(keep_alive)
