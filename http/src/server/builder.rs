@@ -603,26 +603,43 @@ impl ConnectionSpawner for WorkerSpawner {
     fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned> {
         let workers = self.pool.worker_num();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let worker = (0..workers)
-            .map(|offset| (start + offset) % workers)
-            .find_map(|id| self.pool.worker(id).filter(Worker::is_accepting));
-        let Some(worker) = worker else {
-            // Every worker is between lives (starting, or all recycling at once): serve the
-            // connection on its own rather than refuse it.
-            return CoroutineSpawner.spawn(serve, stack_size);
-        };
-        let closing = worker.exiting().clone();
-        let owner = worker.clone();
-        let handle = worker
-            .spawn_with(runtime::Builder::new().stack_size(stack_size), move || {
-                CONNECTION_WORKER.with(|w| *w.borrow_mut() = Some(owner));
-                serve();
-            })
-            .map_err(|error| io::Error::other(error.to_string()))?;
-        Ok(Spawned {
-            handle,
-            closing: Some(closing),
-        })
+        // A worker may stop accepting between the check and the spawn (a recycle): it then
+        // refuses the coroutine, and the connection goes to the next worker. The coroutine
+        // that does start takes the connection from here.
+        let serve = Arc::new(parking_lot::Mutex::new(Some(serve)));
+        for id in (0..workers).map(|offset| (start + offset) % workers) {
+            let Some(worker) = self.pool.worker(id).filter(Worker::is_accepting) else {
+                continue;
+            };
+            let closing = worker.exiting().clone();
+            let owner = worker.clone();
+            let connection = Arc::clone(&serve);
+            let spawned =
+                worker.spawn_with(runtime::Builder::new().stack_size(stack_size), move || {
+                    CONNECTION_WORKER.with(|w| *w.borrow_mut() = Some(owner));
+                    let serve = connection.lock().take();
+                    if let Some(serve) = serve {
+                        serve();
+                    }
+                });
+            match spawned {
+                Ok(handle) => {
+                    return Ok(Spawned {
+                        handle,
+                        closing: Some(closing),
+                    });
+                }
+                Err(runtime::WorkerError::NotAccepting) => continue,
+                Err(error) => return Err(io::Error::other(error.to_string())),
+            }
+        }
+        // Every worker is between lives (starting, or all recycling at once): serve the
+        // connection on its own rather than refuse it.
+        let serve = serve
+            .lock()
+            .take()
+            .expect("no worker's coroutine started, so none took the connection");
+        CoroutineSpawner.spawn(serve, stack_size)
     }
 }
 
