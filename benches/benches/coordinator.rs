@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use coordinator::constants::WORKER_START;
 use coordinator::{Coordinator, CoordinatorManager};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use may::coroutine::JoinHandle;
 use parking_lot::RwLock;
 
@@ -198,4 +198,12 @@ criterion_group! {
     config = configure_may();
     targets = released_yield, until_then_yield_two_threads, resume_wakes_parked_coroutines
 }
-criterion_main!(coordinator_benches);
+fn main() {
+    coordinator_benches();
+    Criterion::default().configure_from_args().final_summary();
+    benches::print_ratios(&[
+        "released_yield",
+        "until_then_yield_2_threads",
+        "wake_10000_parked_coroutines",
+    ]);
+}

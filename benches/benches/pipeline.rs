@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use benches::{HELLO, full_pipeline_spec};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{Request, Response, Service};
 
 fn request() -> Request {
@@ -63,4 +63,8 @@ criterion_group! {
     config = configure();
     targets = pipeline
 }
-criterion_main!(pipeline_benches);
+fn main() {
+    pipeline_benches();
+    Criterion::default().configure_from_args().final_summary();
+    benches::print_ratios(&["pipeline_per_request"]);
+}

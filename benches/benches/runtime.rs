@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use runtime::{Channel, Context, ContextKey};
 
 /// `runtime::spawn` + join against `may::go!` + join, both from inside a coroutine, in batches
@@ -206,4 +206,13 @@ criterion_group! {
     config = configure();
     targets = spawn_and_join, defer_registered_and_run, context_get, channel_ping_pong
 }
-criterion_main!(runtime_benches);
+fn main() {
+    runtime_benches();
+    Criterion::default().configure_from_args().final_summary();
+    benches::print_ratios(&[
+        "spawn_and_join",
+        "defer_registered_and_run",
+        "context_get_present_key",
+        "channel_ping_pong_round_trip",
+    ]);
+}

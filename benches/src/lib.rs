@@ -49,3 +49,63 @@ pub fn full_pipeline_spec(name: &str, host: &str, port: u16) -> ServerSpec {
         )
         .enable_request_lifecycle(true)
 }
+
+/// Prints, for each criterion group named in `groups`, every benchmark's mean beside the
+/// group's `baseline_*` one and their ratio — read back from criterion's saved estimates, so it
+/// shows what this run (or the last run that measured the group) found.
+pub fn print_ratios(groups: &[&str]) {
+    let Some(root) = criterion_directory() else {
+        return;
+    };
+    println!(
+        "\n{:<34} {:<34} {:>12} {:>12} {:>7}",
+        "group", "benchmark", "mean", "baseline", "ratio"
+    );
+    for group in groups {
+        let Ok(entries) = std::fs::read_dir(root.join(group)) else {
+            continue;
+        };
+        let mut means: Vec<(String, f64)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(e.path().join("new/estimates.json")).ok()?;
+                let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+                Some((name, json["mean"]["point_estimate"].as_f64()?))
+            })
+            .collect();
+        means.sort_by(|a, b| a.0.cmp(&b.0));
+        let Some(&(_, baseline)) = means.iter().find(|(n, _)| n.starts_with("baseline")) else {
+            continue;
+        };
+        for (name, mean) in means.iter().filter(|(n, _)| !n.starts_with("baseline")) {
+            println!(
+                "{group:<34} {name:<34} {:>12} {:>12} {:>6.2}x",
+                nanos(*mean),
+                nanos(baseline),
+                mean / baseline
+            );
+        }
+    }
+}
+
+fn nanos(value: f64) -> String {
+    match value {
+        v if v >= 1e6 => format!("{:.2} ms", v / 1e6),
+        v if v >= 1e3 => format!("{:.2} µs", v / 1e3),
+        v => format!("{v:.2} ns"),
+    }
+}
+
+/// Where criterion keeps its results: `target/criterion` of this workspace.
+fn criterion_directory() -> Option<std::path::PathBuf> {
+    if let Ok(home) = std::env::var("CRITERION_HOME") {
+        return Some(home.into());
+    }
+    if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+        return Some(std::path::Path::new(&target).join("criterion"));
+    }
+    // The bench runs from target/<profile>/deps/.
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+}
