@@ -599,8 +599,34 @@ struct WorkerSpawner {
     next: AtomicUsize,
 }
 
-impl ConnectionSpawner for WorkerSpawner {
-    fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned> {
+impl WorkerSpawner {
+    /// Waits until a worker may take work again: before the first workers start (a server's
+    /// listeners accept as soon as it is bound), or while every worker is between two lives
+    /// (a single worker's recycle). As in Swoole, where the master keeps new requests until a
+    /// worker is up, the connection waits for one — it would otherwise be served outside every
+    /// worker, never counted towards `max_request` nor drained with a worker. `false` once
+    /// the pool is shutting down: then nothing will take work again.
+    fn wait_for_a_worker(&self) -> bool {
+        let started = self.pool.worker_start();
+        if !started.is_closing() {
+            started.r#yield();
+            return true;
+        }
+        if self.pool.worker_exit().is_closing() {
+            return false;
+        }
+        // A recycle has no latch to wait on: it ends when the worker's next life is installed,
+        // within the pool's `max_wait_time`.
+        Coordinator::new().yield_timeout(Duration::from_millis(1));
+        true
+    }
+
+    /// Spawns the connection on an accepting worker; gives `serve` back when none takes it.
+    fn spawn_on_a_worker(
+        &self,
+        serve: Box<dyn FnOnce() + Send>,
+        stack_size: usize,
+    ) -> Result<io::Result<Spawned>, Box<dyn FnOnce() + Send>> {
         let workers = self.pool.worker_num();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A worker may stop accepting between the check and the spawn (a recycle): it then
@@ -624,22 +650,34 @@ impl ConnectionSpawner for WorkerSpawner {
                 });
             match spawned {
                 Ok(handle) => {
-                    return Ok(Spawned {
+                    return Ok(Ok(Spawned {
                         handle,
                         closing: Some(closing),
-                    });
+                    }));
                 }
                 Err(runtime::WorkerError::NotAccepting) => continue,
-                Err(error) => return Err(io::Error::other(error.to_string())),
+                Err(error) => return Ok(Err(io::Error::other(error.to_string()))),
             }
         }
-        // Every worker is between lives (starting, or all recycling at once): serve the
-        // connection on its own rather than refuse it.
-        let serve = serve
-            .lock()
-            .take()
-            .expect("no worker's coroutine started, so none took the connection");
-        CoroutineSpawner.spawn(serve, stack_size)
+        let serve = serve.lock().take();
+        Err(serve.expect("no worker's coroutine started, so none took the connection"))
+    }
+}
+
+impl ConnectionSpawner for WorkerSpawner {
+    fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned> {
+        let mut serve = serve;
+        loop {
+            serve = match self.spawn_on_a_worker(serve, stack_size) {
+                Ok(spawned) => return spawned,
+                Err(serve) => serve,
+            };
+            if !self.wait_for_a_worker() {
+                // The pool is shutting down: serve the connection on its own (the engine's
+                // stop winds it down) rather than refuse it.
+                return CoroutineSpawner.spawn(serve, stack_size);
+            }
+        }
     }
 }
 
