@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coordinator::Coordinator;
 use http::server::{Router, RunningServer, ServerEvent};
@@ -171,6 +171,39 @@ fn max_request_recycles_a_worker_while_requests_keep_being_served() {
 
     let reply = Client::connect(address).exchange(get("/after"));
     assert_eq!((reply.status, reply.text().as_str()), (200, "/after"));
+    stop(running);
+}
+
+#[test]
+fn a_connection_opened_before_the_workers_start_counts_towards_max_request() {
+    let hold = Coordinator::new();
+    let held = hold.clone();
+    let (events, seen) = mpsc::channel();
+    let served = Arc::new(AtomicUsize::new(0));
+    let running = start(
+        server()
+            .worker_num(1)
+            .max_request(1)
+            .on_manager_start(move || {
+                held.yield_timeout(TIMEOUT);
+            })
+            .on_server_event(move |event| events.send(event.clone()).unwrap())
+            .server(spec("http").router(echo_router(&served))),
+    );
+    // No worker exists yet: the manager is held before it starts any.
+    let mut client = Client::to(&running, "http");
+    client.send(get("/early"));
+    assert_eq!(running.workers().worker(0).map(|w| w.generation()), None);
+
+    hold.resume();
+    assert_eq!(client.response().status, 200);
+    let deadline = Instant::now() + TIMEOUT;
+    let recycled = std::iter::from_fn(|| {
+        seen.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
+    .any(|event| event == ServerEvent::WorkerStop { worker_id: 0 });
+    assert!(recycled, "the request was not counted by a worker");
     stop(running);
 }
 
