@@ -237,3 +237,30 @@ fn after_shutdown_no_server_accepts_connections() {
         );
     }
 }
+
+#[test]
+fn each_server_has_its_own_engine_settings() {
+    let mut router = Router::new();
+    router
+        .route(&[http::Method::POST], "/", |request: Request| {
+            format!("{} bytes", request.body().len())
+        })
+        .unwrap();
+    let strict = http::EngineConfig::default().limits(http::Limits::default().max_body_bytes(4));
+    let running = start(
+        server()
+            .server(
+                spec("strict")
+                    .engine(strict)
+                    .router(hello_router(&Log::new())),
+            )
+            .server(spec("lenient").router(router)),
+    );
+    let head = "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n";
+
+    // The strict server refuses the body from its head alone, before it is sent.
+    assert_eq!(Client::to(&running, "strict").exchange(head).status, 413);
+    let reply = Client::to(&running, "lenient").exchange(format!("{head}0123456789"));
+    assert_eq!((reply.status, reply.text().as_str()), (200, "10 bytes"));
+    stop(running);
+}

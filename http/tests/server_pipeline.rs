@@ -152,6 +152,28 @@ fn a_header_the_handler_sets_wins_over_the_context_draft() {
 }
 
 #[test]
+fn a_status_set_through_the_context_applies_unless_the_handler_chose_one() {
+    let mut router = Router::new();
+    router
+        .post("/items", |_: Request| {
+            RequestContext::set_response_status(StatusCode::CREATED);
+            "created"
+        })
+        .unwrap();
+    router
+        .post("/queued", |_: Request| {
+            RequestContext::set_response_status(StatusCode::CREATED);
+            (StatusCode::ACCEPTED, "queued")
+        })
+        .unwrap();
+    let (running, mut client) = serve(spec("http").router(router), |s| s);
+    let post = |path| format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(client.exchange(post("/items")).status, 201);
+    assert_eq!(client.exchange(post("/queued")).status, 202);
+    stop(running);
+}
+
+#[test]
 fn the_request_context_of_one_request_does_not_leak_into_the_next() {
     let mut router = Router::new();
     router

@@ -379,3 +379,124 @@ fn shutdown_under_load_answers_every_request_sent_before_it() {
     );
     assert!(outcomes.iter().filter(|o| o.sent_before_shutdown).count() >= 300);
 }
+
+#[test]
+fn reload_recycles_every_worker_and_the_server_keeps_serving() {
+    let events = Log::new();
+    let recorded = events.clone();
+    let served = Arc::new(AtomicUsize::new(0));
+    let running = start(
+        server()
+            .on_server_event(move |event| recorded.push(event.clone()))
+            .server(spec("http").router(echo_router(&served))),
+    );
+    let mut client = Client::to(&running, "http");
+    assert_eq!(client.exchange(get("/before")).status, 200);
+
+    running.reload();
+    eventually(TIMEOUT, "both workers started again", || {
+        running.workers().worker(0).map(|w| w.generation()) == Some(1)
+            && running.workers().worker(1).map(|w| w.generation()) == Some(1)
+    });
+    let reply = Client::to(&running, "http").exchange(get("/after"));
+    assert_eq!((reply.status, reply.text().as_str()), (200, "/after"));
+    stop(running);
+
+    use ServerEvent::*;
+    let recycles: Vec<ServerEvent> = events
+        .entries()
+        .into_iter()
+        .skip_while(|e| *e != WorkerStart { worker_id: 1 })
+        .skip(1)
+        .take(6)
+        .collect();
+    assert_eq!(
+        recycles,
+        [
+            WorkerStop { worker_id: 0 },
+            WorkerExit { worker_id: 0 },
+            WorkerStart { worker_id: 0 },
+            WorkerStop { worker_id: 1 },
+            WorkerExit { worker_id: 1 },
+            WorkerStart { worker_id: 1 },
+        ],
+        "workers recycled one after the other"
+    );
+}
+
+#[test]
+fn shutdown_answers_a_request_in_progress_then_closes_its_connection() {
+    let (entered, handler_entered) = mpsc::channel();
+    let release = Coordinator::new();
+    let released = release.clone();
+    let mut router = Router::new();
+    router
+        .get("/slow", move |_: Request| {
+            entered.send(()).unwrap();
+            released.yield_timeout(TIMEOUT);
+            "finished"
+        })
+        .unwrap();
+    let running = start(server().server(spec("http").router(router)));
+    let mut client = Client::to(&running, "http");
+    client.send(get("/slow"));
+    handler_entered
+        .recv_timeout(TIMEOUT)
+        .expect("the handler runs");
+
+    running.shutdown();
+    eventually(TIMEOUT, "the shutdown has begun", || {
+        running.workers().worker_exit().is_closing()
+    });
+    release.resume();
+    let reply = client.response();
+    assert_eq!((reply.status, reply.text().as_str()), (200, "finished"));
+    assert!(
+        reply.closes(),
+        "the connection stays open during a shutdown"
+    );
+    within(TIMEOUT, "the server shuts down", move || running.wait());
+}
+
+#[test]
+fn a_request_still_running_after_max_wait_time_is_cancelled() {
+    /// Records whether the handler's stack was unwound (by the cancellation).
+    struct Unwound(mpsc::Sender<bool>);
+    impl Drop for Unwound {
+        fn drop(&mut self) {
+            let _ = self.0.send(std::thread::panicking());
+        }
+    }
+    let (entered, handler_entered) = mpsc::channel();
+    let (unwound, handler_unwound) = mpsc::channel();
+    let never = Coordinator::new();
+    let unwound = std::sync::Mutex::new(unwound);
+    let mut router = Router::new();
+    router
+        .get("/stuck", move |_: Request| {
+            let _guard = Unwound(unwound.lock().unwrap().clone());
+            entered.send(()).unwrap();
+            never.yield_timeout(TIMEOUT * 2);
+            "too late"
+        })
+        .unwrap();
+    let running = start(
+        server()
+            .max_wait_time(Duration::from_millis(100))
+            .server(spec("http").router(router)),
+    );
+    let mut client = Client::to(&running, "http");
+    client.send(get("/stuck"));
+    handler_entered
+        .recv_timeout(TIMEOUT)
+        .expect("the handler runs");
+
+    running.shutdown();
+    within(TIMEOUT, "the server shuts down", move || running.wait());
+    assert_eq!(client.try_response().map(|r| r.status), Err(Cut::Closed));
+    assert_eq!(
+        handler_unwound.recv_timeout(TIMEOUT),
+        Ok(true),
+        "the handler was not cancelled"
+    );
+}
