@@ -294,20 +294,21 @@ impl Connection {
             Framing::Empty => Ok(Bytes::new()),
             Framing::Length(length) => {
                 let length = usize::try_from(length).map_err(|_| Stop::Gone)?;
-                let mut body = Vec::with_capacity(length);
-                body.extend_from_slice(self.input.take(length));
-                if body.len() < length && head.expect_continue {
+                // Zeroed once; reads then fill it in place.
+                let mut body = vec![0; length];
+                let buffered = self.input.take(length);
+                let mut filled = buffered.len();
+                body[..filled].copy_from_slice(buffered);
+                if filled < length && head.expect_continue {
                     self.send_continue()?;
                 }
-                while body.len() < length {
+                while filled < length {
                     self.extend_deadline(self.shared.config.request_timeout);
-                    let filled = body.len();
-                    body.resize(length, 0);
                     let read = self.stream.read(&mut body[filled..])?;
-                    body.truncate(filled + read);
                     if read == 0 {
                         return Err(Stop::Gone);
                     }
+                    filled += read;
                 }
                 Ok(Bytes::from(body))
             }
