@@ -49,7 +49,7 @@ pub(crate) struct ConnState {
     pub(crate) coroutine: parking_lot::Mutex<Option<runtime::JoinHandle<()>>>,
     /// Set by the spawner (a worker's `exiting`): once resumed, the connection closes as soon
     /// as it is idle, like on an engine stop.
-    pub(crate) closing: std::sync::OnceLock<coordinator::Coordinator>,
+    pub(crate) closing: std::sync::OnceLock<Vec<coordinator::Coordinator>>,
 }
 
 impl ConnState {
@@ -65,7 +65,11 @@ impl ConnState {
 
     /// Whether the connection should close once idle: the engine stops, or its spawner asked.
     pub(crate) fn winding_down(&self, engine_stopping: &AtomicBool) -> bool {
-        engine_stopping.load(Ordering::SeqCst) || self.closing.get().is_some_and(|c| c.is_closing())
+        engine_stopping.load(Ordering::SeqCst)
+            || self
+                .closing
+                .get()
+                .is_some_and(|all| all.iter().any(|c| c.is_closing()))
     }
 
     /// Cancels the connection's coroutine: at its next blocking call it unwinds, dropping the

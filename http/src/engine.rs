@@ -113,9 +113,10 @@ pub trait ConnectionSpawner: Send + Sync + 'static {
 pub struct Spawned {
     /// The coroutine (a forced stop cancels it).
     pub handle: runtime::JoinHandle<()>,
-    /// Once resumed, the connection closes as soon as it is idle (after its current response),
-    /// as on an engine stop: a worker that exits passes its `exiting` coordinator.
-    pub closing: Option<Coordinator>,
+    /// Once any of them is resumed, the connection closes as soon as it is idle (after its
+    /// current response, which says `Connection: close`), as on an engine stop: a worker pool
+    /// passes its worker's `exiting` and its own `WORKER_EXIT`.
+    pub closing: Vec<Coordinator>,
 }
 
 /// The default spawner: a plain runtime coroutine per connection.
@@ -129,7 +130,7 @@ impl ConnectionSpawner for CoroutineSpawner {
             .spawn(serve)?;
         Ok(Spawned {
             handle,
-            closing: None,
+            closing: Vec::new(),
         })
     }
 }
@@ -370,9 +371,7 @@ fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
         match shared.spawner.spawn(serve, shared.config.stack_size) {
             Ok(spawned) => {
                 *state.coroutine.lock() = Some(spawned.handle);
-                if let Some(closing) = spawned.closing {
-                    let _ = state.closing.set(closing);
-                }
+                let _ = state.closing.set(spawned.closing);
             }
             Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
         }

@@ -652,7 +652,7 @@ impl WorkerSpawner {
                 Ok(handle) => {
                     return Ok(Ok(Spawned {
                         handle,
-                        closing: Some(closing),
+                        closing: vec![closing, self.pool.worker_exit().clone()],
                     }));
                 }
                 Err(runtime::WorkerError::NotAccepting) => continue,
