@@ -28,13 +28,6 @@ const DIRECT_WRITE: usize = 16 * 1024;
 /// The output buffer is released after a response larger than this.
 const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
 
-/// Set in a response's extensions by a service whose request has defers that must run after
-/// the response is sent (the server's `RequestTerminated`): the engine then writes it out
-/// before the request's scope ends, even when pipelined requests follow, whose responses it
-/// would otherwise send together with this one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SendBeforeDefers;
-
 /// What the engine's timer thread knows of a connection.
 pub(crate) struct ConnState {
     /// The socket, shut down by the timer thread when `deadline` passes. Only used while the
@@ -177,6 +170,9 @@ pub(crate) struct Connection {
     state: Arc<ConnState>,
     input: ReadBuffer,
     output: Vec<u8>,
+    /// The scopes of requests whose responses wait in `output` (pipelined, sent in one batch):
+    /// each ends — its defers run — once its response has been written.
+    unsent: Vec<runtime::OpenScope>,
 }
 
 impl Connection {
@@ -193,6 +189,7 @@ impl Connection {
             state,
             input: ReadBuffer::new(),
             output: Vec::new(),
+            unsent: Vec::new(),
         }
     }
 
@@ -227,13 +224,11 @@ impl Connection {
         let mut keep_alive = head.keep_alive;
         let request = into_request(head, body);
         self.state.deadline.store(0, Ordering::Relaxed);
-        // Each request lives as a coroutine of its own (id, context, defers) that ends once
-        // its response is written: to the socket, or, when pipelined requests follow, to the
-        // batch sent with their responses — unless the service asks for it to be sent before
-        // its defers run (`SendBeforeDefers`).
-        runtime::scope(|| {
+        // Each request lives as a coroutine of its own (id, context, defers) that ends once its
+        // response has been written to the socket — for a pipelined request, once the batch
+        // holding its response has been.
+        let (written, scope) = runtime::scope_open(|| {
             let response = self.call_service(request);
-            let send_now = response.extensions().get::<SendBeforeDefers>().is_some();
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             // Winding down: requests the client has already sent are still answered — those
             // buffered here and those waiting in the socket — then the connection closes.
@@ -241,12 +236,14 @@ impl Connection {
                 && self.input.is_empty()
                 && !self.socket_has_input());
             keep_alive &= !asks_to_close(response.headers());
-            let keep_alive = self.write_response(response, &method, version, keep_alive)?;
-            if !keep_alive || self.input.is_empty() || send_now {
-                self.flush()?;
-            }
-            Ok(keep_alive)
-        })
+            self.write_response(response, &method, version, keep_alive)
+        });
+        self.unsent.push(scope);
+        let keep_alive = written?;
+        if !keep_alive || self.input.is_empty() {
+            self.flush()?;
+        }
+        Ok(keep_alive)
     }
 
     /// Reads until a complete head is buffered; `None` when the client left (or timed out)
@@ -481,16 +478,21 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes what is buffered, then ends the scopes of the requests it answered.
     fn flush(&mut self) -> Result<(), Stop> {
-        if self.output.is_empty() {
-            return Ok(());
+        let mut written = Ok(());
+        if !self.output.is_empty() {
+            let output = std::mem::take(&mut self.output);
+            written = self.write_all(&output);
+            self.output = output;
+            self.output.clear();
+            if self.output.capacity() > KEPT_OUTPUT_BUFFER {
+                self.output = Vec::new();
+            }
         }
-        let output = std::mem::take(&mut self.output);
-        let written = self.write_all(&output);
-        self.output = output;
-        self.output.clear();
-        if self.output.capacity() > KEPT_OUTPUT_BUFFER {
-            self.output = Vec::new();
+        // Their responses are on the wire (or the client is gone): the requests end now.
+        for scope in self.unsent.drain(..) {
+            scope.end();
         }
         written
     }

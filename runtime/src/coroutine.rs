@@ -241,6 +241,37 @@ where
 /// assert_eq!(*log.lock().unwrap(), ["request", "request defer", "after the scope"]);
 /// ```
 pub fn scope<T>(f: impl FnOnce() -> T) -> T {
+    let (value, open) = scope_open(f);
+    open.end();
+    value
+}
+
+/// Like [`scope`], but the scope stays open after `f` returns: its defers run and its context
+/// is released when the returned [`OpenScope`] is ended (or dropped). If `f` panics, the scope
+/// ends at once and the panic goes on.
+///
+/// An HTTP engine that writes pipelined responses in one batch keeps each request's scope open
+/// until the batch is on the wire, so every request's defers still run after its response was
+/// sent.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let in_scope = Arc::clone(&log);
+/// runtime::spawn(move || {
+///     let deferred = Arc::clone(&in_scope);
+///     let ((), open) = runtime::scope_open(move || {
+///         runtime::defer(move || deferred.lock().unwrap().push("defer"));
+///     });
+///     in_scope.lock().unwrap().push("response sent");
+///     open.end();
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(*log.lock().unwrap(), ["response sent", "defer"]);
+/// ```
+pub fn scope_open<T>(f: impl FnOnce() -> T) -> (T, OpenScope) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let frame = Frame {
         id,
@@ -250,14 +281,65 @@ pub fn scope<T>(f: impl FnOnce() -> T) -> T {
     };
     let enclosing = CURRENT.with(|current| current.replace(&frame));
     let result = catch_unwind(AssertUnwindSafe(f));
-    let cancelled = result.as_ref().is_err_and(is_cancellation);
-    frame.run_defers(cancelled);
-    frame.context.release(id);
     CURRENT.with(|current| current.set(enclosing));
-    result.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    let open = OpenScope { frame: Some(frame) };
+    match result {
+        Ok(value) => (value, open),
+        Err(payload) => {
+            open.finish(is_cancellation(&payload));
+            std::panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// A scope whose code has run but whose end — its defers, then the release of its context —
+/// is still to come; see [`scope_open`]. Dropping it ends it.
+pub struct OpenScope {
+    frame: Option<Frame>,
+}
+
+impl OpenScope {
+    /// The scope's id (what [`id`] returned inside it).
+    pub fn id(&self) -> u64 {
+        self.frame.as_ref().map_or(0, |f| f.id)
+    }
+
+    /// Ends the scope: runs its defers (they see the scope's id and context), then releases its
+    /// context.
+    pub fn end(self) {
+        self.finish(false);
+    }
+
+    fn finish(mut self, cancelled: bool) {
+        if let Some(frame) = self.frame.take() {
+            frame.end(cancelled);
+        }
+    }
+}
+
+impl Drop for OpenScope {
+    fn drop(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            frame.end(false);
+        }
+    }
+}
+
+impl fmt::Debug for OpenScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenScope").field("id", &self.id()).finish()
+    }
 }
 
 impl Frame {
+    /// A scope's end: its defers with the frame current again, then its context released.
+    fn end(self, cancelled: bool) {
+        let enclosing = CURRENT.with(|current| current.replace(&self));
+        self.run_defers(cancelled);
+        self.context.release(self.id);
+        CURRENT.with(|current| current.set(enclosing));
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }

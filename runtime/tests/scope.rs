@@ -72,3 +72,65 @@ fn a_panicking_scope_runs_its_defers_then_passes_the_panic_on() {
     assert!(result.is_err());
     assert_eq!(*log.lock().unwrap(), ["defer"]);
 }
+
+#[test]
+fn an_open_scope_runs_its_defers_with_its_id_and_context_when_ended() {
+    setup();
+    let (inside_id, seen) = runtime::spawn(|| {
+        let seen = Arc::new(Mutex::new(None));
+        let record = Arc::clone(&seen);
+        let (inside_id, open) = runtime::scope_open(move || {
+            Context::set(&VALUE, 7);
+            defer(move || *record.lock().unwrap() = Some((runtime::id(), Context::get(&VALUE))));
+            runtime::id()
+        });
+        assert_eq!(*seen.lock().unwrap(), None, "nothing ran before the end");
+        assert_eq!(Some(open.id()), inside_id);
+        open.end();
+        let seen = *seen.lock().unwrap();
+        (inside_id, seen)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen, Some((inside_id, Some(7))));
+}
+
+#[test]
+fn dropping_an_open_scope_ends_it() {
+    setup();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let body = Arc::clone(&log);
+    runtime::spawn(move || {
+        let deferred = Arc::clone(&body);
+        let ((), open) = runtime::scope_open(move || {
+            defer(move || deferred.lock().unwrap().push("defer"));
+        });
+        body.lock().unwrap().push("before the drop");
+        drop(open);
+        body.lock().unwrap().push("after the drop");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["before the drop", "defer", "after the drop"]
+    );
+}
+
+#[test]
+fn a_panicking_open_scope_ends_at_once_and_passes_the_panic_on() {
+    setup();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let body = Arc::clone(&log);
+    let result = runtime::spawn(move || {
+        let deferred = Arc::clone(&body);
+        let opened: ((), runtime::OpenScope) = runtime::scope_open(move || {
+            defer(move || deferred.lock().unwrap().push("defer"));
+            panic!("scope fails");
+        });
+        drop(opened);
+    })
+    .join();
+    assert!(result.is_err());
+    assert_eq!(*log.lock().unwrap(), ["defer"]);
+}

@@ -9,7 +9,6 @@ use http_crate::StatusCode;
 use http_crate::header::{self, HeaderValue};
 
 use crate::body::Body;
-use crate::connection::SendBeforeDefers;
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
@@ -110,10 +109,6 @@ impl Pipeline {
                 log::warn!(
                     "RequestTerminated not registered: the request runs outside a coroutine"
                 );
-            } else if !self.listeners.terminated.is_empty() {
-                // Its listeners hear of a response already sent, also when it is one of a
-                // pipelined batch the engine would otherwise write out with the next ones.
-                response.extensions_mut().insert(SendBeforeDefers);
             }
             self.listeners.handled(&RequestHandled {
                 server: &self.server,
