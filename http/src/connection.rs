@@ -363,7 +363,7 @@ impl Connection {
             Ok(Err(error)) => log::error!("handler failed: {error}"),
             // A cancellation must go on unwinding the coroutine.
             Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
-            Err(payload) => log::error!("handler panicked: {}", panic_text(&payload)),
+            Err(payload) => log::error!("handler panicked: {}", runtime::panic_message(&payload)),
         }
         let mut response = Response::new(crate::Body::from("Internal Server Error"));
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -454,7 +454,7 @@ impl Connection {
                     Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
                     Err(payload) => {
                         // The head is out: all that can be done is to cut the body short.
-                        log::error!("body stream panicked: {}", panic_text(&payload));
+                        log::error!("body stream panicked: {}", runtime::panic_message(&payload));
                         return Ok(false);
                     }
                 }
@@ -541,14 +541,4 @@ fn asks_to_close(headers: &HeaderMap) -> bool {
             .split(|&b| b == b',')
             .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
     })
-}
-
-fn panic_text(payload: &runtime::Panic) -> &str {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "non-string panic payload"
-    }
 }

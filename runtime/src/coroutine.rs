@@ -383,8 +383,15 @@ pub(crate) fn is_cancellation(payload: &Panic) -> bool {
     )
 }
 
-/// The message of a panic payload, for logs.
-pub(crate) fn panic_message(payload: &Panic) -> &str {
+/// The message of a panic payload (from [`JoinHandle::join`] or `catch_unwind`), for logs:
+/// the text given to `panic!`, "cancelled" for a cancellation, or a placeholder for other
+/// payloads.
+///
+/// ```
+/// let error = runtime::spawn(|| panic!("boom")).join().unwrap_err();
+/// assert_eq!(runtime::panic_message(&error), "boom");
+/// ```
+pub fn panic_message(payload: &Panic) -> &str {
     if let Some(message) = payload.downcast_ref::<&str>() {
         message
     } else if let Some(message) = payload.downcast_ref::<String>() {

@@ -50,8 +50,8 @@ mod workers;
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
 pub use crate::coroutine::{
-    Builder, JoinHandle, OpenScope, Panic, Stats, id, in_coroutine, is_cancelled, parent_id, scope,
-    scope_open, spawn, stats,
+    Builder, JoinHandle, OpenScope, Panic, Stats, id, in_coroutine, is_cancelled, panic_message,
+    parent_id, scope, scope_open, spawn, stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
 pub use crate::toolkit::{

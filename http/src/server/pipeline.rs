@@ -86,7 +86,7 @@ impl Pipeline {
             Ok(Err(error)) => self.recover(error),
             Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
             Err(payload) => {
-                let message = panic_text(&payload);
+                let message = runtime::panic_message(&payload);
                 self.recover(Box::new(Panicked::new(message)))
             }
         };
@@ -217,15 +217,5 @@ fn apply_draft(response: &mut Response) {
         if !response.headers().contains_key(name) {
             response.headers_mut().insert(name.clone(), value.clone());
         }
-    }
-}
-
-fn panic_text(payload: &runtime::Panic) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }
