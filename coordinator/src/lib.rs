@@ -42,7 +42,7 @@
 //!
 //! # What is in the crate
 //!
-//! - [`Coordinator`] — the latch: [`r#yield`](Coordinator::r#yield),
+//! - [`Coordinator`] — the latch: `r#yield`,
 //!   [`yield_timeout`](Coordinator::yield_timeout), [`resume`](Coordinator::resume),
 //!   [`is_closing`](Coordinator::is_closing), [`resumed`](Coordinator::resumed) for async code.
 //! - [`CoordinatorManager`] — `until(name)` and `clear(name)`; names in [`constants`].
