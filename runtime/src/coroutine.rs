@@ -384,7 +384,7 @@ pub(crate) fn is_cancellation(payload: &Panic) -> bool {
 }
 
 /// The message of a panic payload (from [`JoinHandle::join`] or `catch_unwind`), for logs:
-/// the text given to `panic!`, "cancelled" for a cancellation, or a placeholder for other
+/// the text given to `panic!`, "cancelled" for a cancellation, or a fixed text for other
 /// payloads.
 ///
 /// ```
