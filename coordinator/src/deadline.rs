@@ -13,7 +13,18 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::wait_list::WaitCell;
+/// Something a deadline ends: the deadline thread calls [`expire`](Self::expire) once the
+/// deadline passes.
+///
+/// The thread knows waiters only through this trait, so the wait queue can depend on the
+/// deadline thread without the deadline thread depending on the wait queue.
+pub(crate) trait Expire {
+    /// Called on the deadline thread, outside its lock, when the deadline has passed.
+    fn expire(&self);
+}
+
+/// What the deadline thread holds for each pending deadline.
+type Expiring = Arc<dyn Expire + Send + Sync>;
 
 struct Deadlines {
     timers: Mutex<Timers>,
@@ -24,7 +35,7 @@ struct Deadlines {
 struct Timers {
     next_seq: u64,
     /// Ordered by deadline; the sequence number tells equal deadlines apart.
-    pending: BTreeMap<(Instant, u64), Arc<WaitCell>>,
+    pending: BTreeMap<(Instant, u64), Expiring>,
 }
 
 /// A registered deadline; dropping it withdraws the deadline if it has not fired yet.
@@ -38,8 +49,8 @@ impl Drop for DeadlineGuard {
     }
 }
 
-/// Times `cell` out at `at`, unless the returned guard is dropped first.
-pub(crate) fn schedule(at: Instant, cell: Arc<WaitCell>) -> DeadlineGuard {
+/// Expires `target` at `at`, unless the returned guard is dropped first.
+pub(crate) fn schedule(at: Instant, target: Expiring) -> DeadlineGuard {
     let service = deadlines();
     let mut timers = service.timers.lock();
     let key = (at, timers.next_seq);
@@ -48,7 +59,7 @@ pub(crate) fn schedule(at: Instant, cell: Arc<WaitCell>) -> DeadlineGuard {
         .pending
         .first_key_value()
         .is_none_or(|(k, _)| key < *k);
-    timers.pending.insert(key, cell);
+    timers.pending.insert(key, target);
     drop(timers);
     if becomes_earliest {
         service.earliest_changed.notify_one();
@@ -85,8 +96,8 @@ fn run(service: &'static Deadlines) -> ! {
         if !expired.is_empty() {
             // Wake outside the lock so waiters withdrawing their deadlines are not held up.
             drop(timers);
-            for cell in expired.drain(..) {
-                cell.time_out();
+            for target in expired.drain(..) {
+                target.expire();
             }
             timers = service.timers.lock();
             continue;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::deadline;
+use crate::deadline::{self, Expire};
 
 /// A FIFO queue of parked waiters — may coroutines, OS threads and async tasks alike — with
 /// timeouts that are always honoured and waiters that always remove themselves.
@@ -302,8 +302,8 @@ impl WaitCell {
         self.finish(NOTIFIED)
     }
 
-    /// Called by the deadline thread when this waiter's time is up.
-    pub(crate) fn time_out(&self) -> bool {
+    /// Ends the wait as timed out, unless a notifier got there first; returns who won.
+    fn time_out(&self) -> bool {
         self.finish(TIMED_OUT)
     }
 
@@ -328,7 +328,7 @@ impl WaitCell {
         if may::coroutine::is_coroutine() {
             // may's own coroutine timer can lose a timeout and is blind below 1 ms; our deadline
             // thread ends the wait instead. The guard withdraws the deadline however we leave.
-            let _deadline = deadline.map(|at| deadline::schedule(at, Arc::clone(self)));
+            let _deadline = deadline.map(|at| deadline::schedule(at, Arc::<Self>::clone(self)));
             loop {
                 match self.state() {
                     NOTIFIED => return WaitOutcome::Notified,
@@ -357,5 +357,12 @@ impl WaitCell {
             };
             blocker.park(remaining).ok();
         }
+    }
+}
+
+impl Expire for WaitCell {
+    /// The deadline thread times the waiter out; if a notifier won the race, nothing happens.
+    fn expire(&self) {
+        self.time_out();
     }
 }
