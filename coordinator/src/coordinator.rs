@@ -111,6 +111,7 @@ impl Coordinator {
     /// `Duration::ZERO` is a poll (the same as [`is_closing`](Self::is_closing)). Every positive
     /// timeout is honoured, also below a millisecond and also in a coroutine (may on its own
     /// would wait forever there). A timeout too large to represent waits forever.
+    #[doc(alias = "yield")]
     #[inline]
     pub fn yield_timeout(&self, timeout: Duration) -> bool {
         if self.is_closing() || timeout.is_zero() {
@@ -143,6 +144,7 @@ impl Coordinator {
     }
 
     /// Whether the coordinator has been resumed (Hyperf's `isClosing`).
+    #[doc(alias = "isClosing")]
     #[inline]
     pub fn is_closing(&self) -> bool {
         self.latch.released.load(Ordering::Acquire)

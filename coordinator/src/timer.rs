@@ -224,6 +224,7 @@ impl Timer {
     }
 
     /// Clears every pending timer of this service; returns how many there were.
+    #[doc(alias = "clearAll")]
     pub fn clear_all(&self) -> usize {
         let stopped: Vec<Coordinator> = self.shared.timers.lock().drain().map(|(_, s)| s).collect();
         self.shared
