@@ -38,16 +38,16 @@ fn workers() -> usize {
 
 fn serve_ours() {
     runtime::configure(runtime::Config::default().workers(workers())).unwrap();
-    let hello = |_: http::Request| -> Result<http::Response, http::BoxError> {
-        let mut response = http::Response::new(http::Body::from(HELLO));
+    let hello = |_: hyperf_http::Request| -> Result<hyperf_http::Response, hyperf_http::BoxError> {
+        let mut response = hyperf_http::Response::new(hyperf_http::Body::from(HELLO));
         response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain"),
+            hyperf_http::header::CONTENT_TYPE,
+            hyperf_http::HeaderValue::from_static("text/plain"),
         );
         Ok(response)
     };
-    let config = http::EngineConfig::default().max_connections(20_000);
-    let engine = http::Engine::start("127.0.0.1:0", config, hello).unwrap();
+    let config = hyperf_http::EngineConfig::default().max_connections(20_000);
+    let engine = hyperf_http::Engine::start("127.0.0.1:0", config, hello).unwrap();
     announce(engine.local_addr());
     loop {
         std::thread::park();
@@ -59,10 +59,10 @@ fn serve_ours() {
 fn serve_ours_full() {
     runtime::configure(runtime::Config::default().workers(workers())).unwrap();
     let served = std::sync::atomic::AtomicU64::new(0);
-    let server = http::server::Server::new()
+    let server = hyperf_http::server::Server::new()
         .worker_num(1)
         .handle_signals(false)
-        .engine(http::EngineConfig::default().max_connections(20_000))
+        .engine(hyperf_http::EngineConfig::default().max_connections(20_000))
         .on_request_terminated(move |_| {
             served.fetch_add(1, Ordering::Relaxed);
         })

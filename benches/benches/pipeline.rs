@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use benches::{HELLO, full_pipeline_spec};
 use criterion::{Criterion, criterion_group};
-use http::{Request, Response, Service};
+use hyperf_http::{Request, Response, Service};
 
 fn request() -> Request {
-    let mut request = Request::new(http::Bytes::new());
+    let mut request = Request::new(hyperf_http::Bytes::new());
     *request.uri_mut() = "/hello".parse().unwrap();
     request
         .headers_mut()
-        .insert(http::header::HOST, "bench".parse().unwrap());
+        .insert(hyperf_http::header::HOST, "bench".parse().unwrap());
     request
 }
 
@@ -40,7 +40,7 @@ fn time_calls(iters: u64, service: std::sync::Arc<dyn Service>) -> Duration {
 fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline_per_request");
     let bare: std::sync::Arc<dyn Service> =
-        std::sync::Arc::new(|_: Request| -> Result<Response, http::BoxError> {
+        std::sync::Arc::new(|_: Request| -> Result<Response, hyperf_http::BoxError> {
             Ok(Response::new(HELLO.into()))
         });
     group.bench_function("baseline_handler_called_directly", |b| {

@@ -2,8 +2,8 @@
 //! global middlewares, lifecycle events on — so the socket harness and the pipeline
 //! micro-benchmark measure the same thing.
 
-use http::server::{Next, Router, ServerSpec};
-use http::{BoxError, HeaderValue, Request, Response};
+use hyperf_http::server::{Next, Router, ServerSpec};
+use hyperf_http::{BoxError, HeaderValue, Request, Response};
 
 /// The body every hello route answers.
 pub const HELLO: &str = "Hello, world!";
@@ -27,7 +27,7 @@ pub fn full_pipeline_spec(name: &str, host: &str, port: u16) -> ServerSpec {
         .get("/hello", |_: Request| {
             let mut response = Response::new(HELLO.into());
             response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
+                hyperf_http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain"),
             );
             response

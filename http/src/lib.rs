@@ -8,7 +8,7 @@
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
-//! use http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
+//! use hyperf_http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
 //!
 //! let engine = Engine::start("127.0.0.1:0", EngineConfig::default(), |request: Request| -> Result<Response, BoxError> {
 //!     let name = String::from_utf8(request.body().to_vec())?;
@@ -47,19 +47,12 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod body;
-mod config;
-mod connection;
-mod date;
-pub mod decode;
-mod encode;
 mod engine;
 pub mod server;
-mod service;
 
-pub use crate::body::{Body, BodyWriter};
-pub use crate::config::{EngineConfig, Limits};
-pub use crate::engine::{ConnectionSpawner, CoroutineSpawner, Engine, Spawned, StopReport};
-pub use crate::service::{BoxError, Request, Response, Service};
+pub use crate::engine::{
+    Body, BodyWriter, BoxError, ConnectionSpawner, CoroutineSpawner, Engine, EngineConfig, Limits,
+    Request, Response, Service, Spawned, StopReport,
+};
 pub use bytes::Bytes;
-pub use http_crate::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
+pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Client, start};
-use http::{BoxError, Engine, Request, Response, StatusCode};
+use hyperf_http::{BoxError, Engine, Request, Response, StatusCode};
 
 /// An engine whose handler counts its calls: refused requests must not reach it.
 struct Counted {

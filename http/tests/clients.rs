@@ -6,13 +6,13 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use common::{echo_body, start};
-use http::{Body, BoxError, Request, Response, header};
+use hyperf_http::{Body, BoxError, Request, Response, header};
 
 #[test]
 fn ureq_get_reads_status_headers_and_body() {
     let engine = start(|request: Request| -> Result<Response, BoxError> {
         let greeting = format!("hello from {}", request.uri().path());
-        Ok(http_crate::Response::builder()
+        Ok(http::Response::builder()
             .header(header::CONTENT_TYPE, "text/plain")
             .body(greeting.into())?)
     });

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use http::server::{ConfigError, ServerConfig};
-use http::{EngineConfig, Limits};
+use hyperf_http::server::{ConfigError, ServerConfig};
+use hyperf_http::{EngineConfig, Limits};
 
 const FULL: &str = r#"
 [settings]

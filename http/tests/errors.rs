@@ -6,13 +6,13 @@ mod common;
 use std::io::{self, Write};
 
 use common::{Client, get, start};
-use http::{Body, BoxError, Request, Response, StatusCode};
+use hyperf_http::{Body, BoxError, Request, Response, StatusCode};
 
 /// What the failing handlers below know and must not leak.
 const SECRET: &str = "database password is hunter2";
 
 /// Fails on `/fail` (as `failure` says), answers `ok` elsewhere.
-fn failing_on(failure: fn() -> Result<Response, BoxError>) -> impl http::Service {
+fn failing_on(failure: fn() -> Result<Response, BoxError>) -> impl hyperf_http::Service {
     move |request: Request| -> Result<Response, BoxError> {
         if request.uri().path() == "/fail" {
             failure()
@@ -79,7 +79,7 @@ fn pipelined_requests_after_a_panic_are_all_answered_in_order() {
 }
 
 /// A streamed body that writes `first chunk`, then fails as `failure` says.
-fn stream_failing(failure: fn() -> io::Result<()>) -> impl http::Service {
+fn stream_failing(failure: fn() -> io::Result<()>) -> impl hyperf_http::Service {
     move |_: Request| -> Result<Response, BoxError> {
         Ok(Response::new(Body::stream(move |out| {
             out.write_all(b"first chunk")?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::{Client, answer, echo_body, echo_path, get, start};
-use http::{Body, BoxError, Request, Response, StatusCode, header};
+use hyperf_http::{Body, BoxError, Request, Response, StatusCode, header};
 
 #[test]
 fn pipelined_requests_in_one_write_are_answered_in_order() {
@@ -175,7 +175,7 @@ fn streamed_response_is_chunked_with_the_handler_headers() {
             }
             Ok(())
         });
-        Ok(http_crate::Response::builder()
+        Ok(http::Response::builder()
             .header(header::CONTENT_TYPE, "text/plain")
             .header("x-streamed", "yes")
             .body(body)?)
@@ -300,7 +300,7 @@ fn connection_close_request_closes_after_the_response() {
 #[test]
 fn handler_asking_to_close_closes_after_the_response() {
     let engine = start(|_: Request| -> Result<Response, BoxError> {
-        Ok(http_crate::Response::builder()
+        Ok(http::Response::builder()
             .header(header::CONNECTION, "close")
             .body("bye".into())?)
     });
@@ -315,7 +315,7 @@ fn handler_asking_to_close_closes_after_the_response() {
 #[test]
 fn framing_headers_set_by_the_handler_are_replaced_by_the_true_ones() {
     let engine = start(|_: Request| -> Result<Response, BoxError> {
-        Ok(http_crate::Response::builder()
+        Ok(http::Response::builder()
             .header(header::CONTENT_LENGTH, "999")
             .header(header::TRANSFER_ENCODING, "chunked")
             .body("short".into())?)
@@ -332,7 +332,7 @@ fn framing_headers_set_by_the_handler_are_replaced_by_the_true_ones() {
 #[test]
 fn no_content_response_has_neither_body_nor_length() {
     let engine = start(|_: Request| -> Result<Response, BoxError> {
-        Ok(http_crate::Response::builder()
+        Ok(http::Response::builder()
             .status(StatusCode::NO_CONTENT)
             .body("dropped".into())?)
     });

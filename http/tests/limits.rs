@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{Client, TIMEOUT, answer, echo_body, eventually, get, pause, start_with};
-use http::{Body, BoxError, EngineConfig, Limits, Request, Response, StatusCode};
+use hyperf_http::{Body, BoxError, EngineConfig, Limits, Request, Response, StatusCode};
 
 /// Small limits: a 1 KiB head, 8 fields, a 256-byte target, a 1 KiB body.
 fn small_limits() -> EngineConfig {

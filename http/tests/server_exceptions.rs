@@ -3,11 +3,11 @@
 
 mod server_common;
 
-use http::server::{
+use hyperf_http::server::{
     ExceptionHandler, HttpError, Next, Panicked, Propagation, RequestContext, Router,
     RunningServer, ServerSpec,
 };
-use http::{BoxError, Request, Response, StatusCode};
+use hyperf_http::{BoxError, Request, Response, StatusCode};
 use server_common::{Client, Log, get, request, server, spec, start, stop};
 
 /// A server whose `GET /` fails with `error`, set up by `handlers`.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use coordinator::Coordinator;
-use http::Request;
-use http::server::{Router, ServerError, ServerEvent, ServerSpec};
+use hyperf_http::Request;
+use hyperf_http::server::{Router, ServerError, ServerEvent, ServerSpec};
 use server_common::{Client, Log, TIMEOUT, eventually, get, server, spec, start, stop, within};
 
 /// What a test saw happen: a server event or a request reaching its handler.
@@ -242,11 +242,12 @@ fn after_shutdown_no_server_accepts_connections() {
 fn each_server_has_its_own_engine_settings() {
     let mut router = Router::new();
     router
-        .route(&[http::Method::POST], "/", |request: Request| {
+        .route(&[hyperf_http::Method::POST], "/", |request: Request| {
             format!("{} bytes", request.body().len())
         })
         .unwrap();
-    let strict = http::EngineConfig::default().limits(http::Limits::default().max_body_bytes(4));
+    let strict = hyperf_http::EngineConfig::default()
+        .limits(hyperf_http::Limits::default().max_body_bytes(4));
     let running = start(
         server()
             .server(

@@ -4,8 +4,8 @@
 #[macro_use]
 mod server_common;
 
-use http::server::{Middleware, Next, Router, RunningServer, ServerSpec};
-use http::{BoxError, Request, Response, StatusCode};
+use hyperf_http::server::{Middleware, Next, Router, RunningServer, ServerSpec};
+use hyperf_http::{BoxError, Request, Response, StatusCode};
 use server_common::{Client, Log, get, recording, request, server, spec, start, stop};
 
 recording_middlewares!(A, B, SetHeader, Foo, Bar);

@@ -8,24 +8,24 @@ use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use coordinator::Coordinator;
-use http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
-use http::{BoxError, Request, Response, StatusCode};
+use hyperf_http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
+use hyperf_http::{BoxError, Request, Response, StatusCode};
 use server_common::{Client, Log, TIMEOUT, get, server, spec, start, stop};
 
 /// Starts a server (two workers) with `spec` and `listeners` applied, and one client on it.
 fn serve(
     spec: ServerSpec,
     listeners: impl FnOnce(Server) -> Server,
-) -> (http::server::RunningServer, Client) {
+) -> (hyperf_http::server::RunningServer, Client) {
     let running = start(listeners(server()).server(spec));
     let client = Client::to(&running, "http");
     (running, client)
 }
 
 /// A server whose only route is `GET /` answered by `handler`, and one client on it.
-fn route<R: http::server::HandlerResult>(
+fn route<R: hyperf_http::server::HandlerResult>(
     handler: impl Fn(Request) -> R + Send + Sync + 'static,
-) -> (http::server::RunningServer, Client) {
+) -> (hyperf_http::server::RunningServer, Client) {
     let mut router = Router::new();
     router.get("/", handler).unwrap();
     serve(spec("http").router(router), |s| s)
@@ -230,10 +230,14 @@ fn record_lifecycle(log: &Log<Lifecycle>) -> impl FnOnce(Server) -> Server {
     move |server| {
         server
             .on_request_received(move |event| {
-                let routed = match event.request.extensions().get::<http::server::Dispatched>() {
-                    Some(http::server::Dispatched::Found(_)) => "found",
-                    Some(http::server::Dispatched::NotFound) => "not found",
-                    Some(http::server::Dispatched::MethodNotAllowed { .. }) => "not allowed",
+                let routed = match event
+                    .request
+                    .extensions()
+                    .get::<hyperf_http::server::Dispatched>()
+                {
+                    Some(hyperf_http::server::Dispatched::Found(_)) => "found",
+                    Some(hyperf_http::server::Dispatched::NotFound) => "not found",
+                    Some(hyperf_http::server::Dispatched::MethodNotAllowed { .. }) => "not allowed",
                     None => "not routed",
                 };
                 received.push(Lifecycle::Received(event.request.uri().to_string(), routed));
@@ -498,7 +502,7 @@ fn a_panicking_server_event_listener_is_logged_and_the_server_runs_on() {
     router.get("/", |_: Request| "served").unwrap();
     let (running, mut client) = serve(spec("http").router(router), |server| {
         server.on_server_event(|event| {
-            if matches!(event, http::server::ServerEvent::WorkerStart { .. }) {
+            if matches!(event, hyperf_http::server::ServerEvent::WorkerStart { .. }) {
                 panic!("a server event listener fails");
             }
         })

@@ -9,8 +9,8 @@ mod server_common;
 use coordinator::Coordinator;
 use coordinator::CoordinatorManager;
 use coordinator::constants::{WORKER_EXIT, WORKER_START};
-use http::Request;
-use http::server::{Router, Server};
+use hyperf_http::Request;
+use hyperf_http::server::{Router, Server};
 use server_common::{Client, TIMEOUT, get, spec, within};
 
 #[test]

@@ -8,8 +8,8 @@ mod server_common;
 
 use coordinator::constants::{WORKER_EXIT, WORKER_START};
 use coordinator::{Coordinator, CoordinatorManager};
-use http::Request;
-use http::server::{Router, RunningServer, Server};
+use hyperf_http::Request;
+use hyperf_http::server::{Router, RunningServer, Server};
 use server_common::{Client, TIMEOUT, eventually, get, spec, within};
 
 fn run(hold: Option<Coordinator>) -> RunningServer {

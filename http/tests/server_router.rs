@@ -6,8 +6,8 @@ mod server_common;
 
 use std::sync::Arc;
 
-use http::server::{Dispatched, Middleware, RouteError, Router, params};
-use http::{Method, Request};
+use hyperf_http::server::{Dispatched, Middleware, RouteError, Router, params};
+use hyperf_http::{Method, Request};
 use server_common::{Client, Log, get, server, spec, start, stop};
 
 recording_middlewares!(Group, Route);
@@ -329,7 +329,7 @@ fn a_missing_parameter_is_an_error_not_a_default() {
     let mut router = Router::new();
     router.get("/posts[/{page}]", |_: Request| "posts").unwrap();
 
-    let request = Request::new(http::Bytes::new());
+    let request = Request::new(hyperf_http::Bytes::new());
     let mut routed = request;
     routed
         .extensions_mut()

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use coordinator::Coordinator;
-use http::server::{Router, RunningServer, ServerEvent};
-use http::{EngineConfig, Request};
+use hyperf_http::server::{Router, RunningServer, ServerEvent};
+use hyperf_http::{EngineConfig, Request};
 use server_common::{
     Client, Cut, Log, TIMEOUT, eventually, get, server, spec, start, stop, within,
 };

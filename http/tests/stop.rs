@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, TIMEOUT, answer, eventually, get, start};
 use coordinator::Coordinator;
-use http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
+use hyperf_http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
 
 /// A grace far longer than any stop below should take: a stop that waits it out fails.
 const GRACE: Duration = Duration::from_secs(10);

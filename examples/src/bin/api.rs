@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use http::server::{
+use hyperf_http::server::{
     ExceptionHandler, HttpError, Json, Next, Propagation, RequestContext, Router, Server,
     ServerSpec, params,
 };
-use http::{BoxError, HeaderValue, Request, Response, StatusCode};
+use hyperf_http::{BoxError, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -24,7 +24,7 @@ struct User {
 }
 
 /// Gives every request an id (`x-request-id`), first of all: priority 10.
-fn request_id(counter: Arc<AtomicU64>) -> impl http::server::Middleware {
+fn request_id(counter: Arc<AtomicU64>) -> impl hyperf_http::server::Middleware {
     move |request: Request, next: Next<'_>| -> Result<Response, BoxError> {
         let id = counter.fetch_add(1, Ordering::Relaxed) + 1;
         let mut response = next.run(request)?;
@@ -50,7 +50,7 @@ fn access_log(request: Request, next: Next<'_>) -> Result<Response, BoxError> {
 fn auth(request: Request, next: Next<'_>) -> Result<Response, BoxError> {
     let authorized = request
         .headers()
-        .get(http::header::AUTHORIZATION)
+        .get(hyperf_http::header::AUTHORIZATION)
         .is_some_and(|value| value == "Bearer secret");
     if !authorized {
         return Err(
@@ -88,7 +88,7 @@ impl ExceptionHandler for JsonErrors {
         *response.status_mut() = status;
         *response.body_mut() = body.into();
         response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
+            hyperf_http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         propagation.stop();
@@ -96,7 +96,7 @@ impl ExceptionHandler for JsonErrors {
     }
 }
 
-fn routes(served: Arc<AtomicU64>) -> Result<Router, http::server::RouteError> {
+fn routes(served: Arc<AtomicU64>) -> Result<Router, hyperf_http::server::RouteError> {
     let mut router = Router::new();
     // Answers only once every worker has started: every request waits on WORKER_START.
     router.get("/health", |_: Request| {

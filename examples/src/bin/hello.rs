@@ -2,12 +2,12 @@
 //!
 //! `cargo run --release -p examples --bin hello [-- --port 9501]`
 
-use http::server::{Router, Server, ServerSpec};
+use hyperf_http::server::{Router, Server, ServerSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = examples::flag("--port", "PORT", 9501);
     let mut router = Router::new();
-    router.get("/", |_: http::Request| "Hello, world!")?;
+    router.get("/", |_: hyperf_http::Request| "Hello, world!")?;
     let server = Server::new()
         .server(ServerSpec::new("http", "127.0.0.1", port).router(router))
         .start()?;

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{EngineConfig, Limits};
-use crate::server::builder::{Server, ServerSpec};
+use crate::engine::{EngineConfig, Limits};
+use crate::server::builder::Server;
+use crate::server::spec::ServerSpec;
 
 /// Servers and settings read from TOML.
 ///
 /// ```
-/// use http::server::{Router, ServerConfig};
+/// use hyperf_http::server::{Router, ServerConfig};
 ///
 /// let config = ServerConfig::from_toml(r#"
 ///     [settings]
@@ -33,7 +34,7 @@ use crate::server::builder::{Server, ServerSpec};
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
-/// router.get("/", |_: http::Request| "hello").unwrap();
+/// router.get("/", |_: hyperf_http::Request| "hello").unwrap();
 /// let server = config.server().server(config.spec("http").unwrap().router(router));
 /// # let _ = server;
 /// ```

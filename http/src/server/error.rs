@@ -2,14 +2,14 @@
 
 use std::fmt;
 
-use http_crate::StatusCode;
+use http::StatusCode;
 
 /// An error meant for the client: the default exception handler answers it with its status
 /// and message. Any other error becomes a `500` whose body says nothing of the cause.
 ///
 /// ```
-/// use http::server::HttpError;
-/// use http::StatusCode;
+/// use hyperf_http::server::HttpError;
+/// use hyperf_http::StatusCode;
 ///
 /// fn find_user(id: u32) -> Result<&'static str, HttpError> {
 ///     if id == 1 { Ok("ada") } else { Err(HttpError::new(StatusCode::NOT_FOUND, "no such user")) }

@@ -5,11 +5,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_crate::StatusCode;
+use http::StatusCode;
 
 use crate::server::request_context::RequestHead;
 
-use crate::service::{BoxError, Request, Response};
+use crate::engine::{BoxError, Request, Response};
 
 /// A request was routed and is about to enter the middlewares (only with
 /// `enable_request_lifecycle`). Fires for 404s and 405s too.

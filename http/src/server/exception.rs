@@ -3,12 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http_crate::StatusCode;
-use http_crate::header::{self, HeaderValue};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
 
-use crate::body::Body;
+use crate::engine::Body;
+use crate::engine::{BoxError, Response};
 use crate::server::error::HttpError;
-use crate::service::{BoxError, Response};
 
 /// Turns errors of the request pipeline into responses. Handlers form a chain, ordered by
 /// priority (higher first), then registration; each valid handler gets the response so far and
@@ -20,8 +20,8 @@ use crate::service::{BoxError, Response};
 /// log line — Hyperf's safe caller.
 ///
 /// ```
-/// use http::server::{ExceptionHandler, Propagation};
-/// use http::{BoxError, Response, StatusCode};
+/// use hyperf_http::server::{ExceptionHandler, Propagation};
+/// use hyperf_http::{BoxError, Response, StatusCode};
 ///
 /// struct Teapot;
 ///

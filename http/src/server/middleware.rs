@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::service::{BoxError, Request, Response};
+use crate::engine::{BoxError, Request, Response};
 
 /// Code that runs around the rest of the request pipeline: it may change the request, answer
 /// it itself, or call [`Next::run`] and change the response.
@@ -15,8 +15,8 @@ use crate::service::{BoxError, Request, Response};
 /// Closures are middlewares too:
 ///
 /// ```
-/// use http::server::{Middleware, Next};
-/// use http::{BoxError, Request, Response};
+/// use hyperf_http::server::{Middleware, Next};
+/// use hyperf_http::{BoxError, Request, Response};
 ///
 /// let timing = |request: Request, next: Next<'_>| -> Result<Response, BoxError> {
 ///     let started = std::time::Instant::now();

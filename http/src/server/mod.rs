@@ -8,18 +8,24 @@ mod events;
 mod exception;
 mod middleware;
 mod pipeline;
+mod placement;
 mod request_context;
 mod response;
 mod router;
+mod running;
+mod spec;
 
-pub use self::builder::{Message, RunningServer, Server, ServerError, ServerSpec, StopReports};
+pub use self::builder::{Server, ServerError};
 pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
 pub use self::middleware::{Middleware, Next};
+pub use self::placement::Message;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
 pub use self::response::{HandlerResult, IntoResponse, Json};
 pub use self::router::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
+pub use self::running::{RunningServer, StopReports};
+pub use self::spec::ServerSpec;

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coordinator::Coordinator;
-use http_crate::StatusCode;
-use http_crate::header::{self, HeaderValue};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
 
-use crate::body::Body;
+use crate::engine::Body;
+use crate::engine::{BoxError, Request, Response, Service};
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
 use crate::server::middleware::{self, Entry, Middleware, Next};
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::router::{Dispatched, Router};
-use crate::service::{BoxError, Request, Response, Service};
 
 type Chain = Arc<[Arc<dyn Middleware>]>;
 
@@ -76,7 +76,7 @@ impl Pipeline {
         // (1) Never serve on a half-started worker: not before every worker has started, nor
         // on a recycled worker whose start callbacks still run.
         self.worker_start.r#yield();
-        crate::server::builder::wait_for_connection_worker();
+        crate::server::placement::wait_for_connection_worker();
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
         let mut head = None;

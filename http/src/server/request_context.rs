@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use http_crate::header::{HeaderName, HeaderValue};
-use http_crate::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
 use crate::server::router::Dispatched;
@@ -43,7 +43,7 @@ static RESPONSE: ContextKey<ResponseDraft> = ContextKey::new("http.response");
 /// it down: the pipeline stores it in the request coroutine's [`Context`].
 ///
 /// ```no_run
-/// use http::server::RequestContext;
+/// use hyperf_http::server::RequestContext;
 ///
 /// fn audit(action: &str) {
 ///     if let Some(request) = RequestContext::request() {

@@ -2,12 +2,12 @@
 //! status), or a `Result` of it.
 
 use bytes::Bytes;
-use http_crate::StatusCode;
-use http_crate::header::{self, HeaderValue};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
 use serde::Serialize;
 
-use crate::body::Body;
-use crate::service::{BoxError, Response};
+use crate::engine::Body;
+use crate::engine::{BoxError, Response};
 
 /// Converts a handler's value into a response.
 ///
@@ -82,7 +82,7 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 /// A value sent as JSON (`application/json`), serialised with `serde_json`.
 ///
 /// ```
-/// use http::server::{IntoResponse, Json};
+/// use hyperf_http::server::{IntoResponse, Json};
 ///
 /// #[derive(serde::Serialize)]
 /// struct User { id: u32, name: &'static str }

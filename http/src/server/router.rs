@@ -6,12 +6,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use http_crate::Method;
+use http::Method;
 use regex::{Regex, RegexSet};
 
+use crate::engine::{BoxError, Request, Response};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::response::HandlerResult;
-use crate::service::{BoxError, Request, Response};
 
 /// A route's handler, as stored.
 pub(crate) type Handler = Arc<dyn Fn(Request) -> Result<Response, BoxError> + Send + Sync>;
@@ -19,12 +19,12 @@ pub(crate) type Handler = Arc<dyn Fn(Request) -> Result<Response, BoxError> + Se
 /// Routes requests by method and path.
 ///
 /// ```
-/// use http::server::{Dispatched, Router};
-/// use http::{Method, Request};
+/// use hyperf_http::server::{Dispatched, Router};
+/// use hyperf_http::{Method, Request};
 ///
 /// let mut router = Router::new();
 /// router.get("/user/{id:\\d+}", |request: Request| {
-///     let id: u32 = http::server::params(&request).parse("id").unwrap();
+///     let id: u32 = hyperf_http::server::params(&request).parse("id").unwrap();
 ///     format!("user {id}")
 /// }).unwrap();
 /// router.get("/posts[/{page}]", |_: Request| "posts").unwrap();
@@ -440,8 +440,8 @@ impl Router {
     /// own.
     ///
     /// ```
-    /// use http::server::Router;
-    /// use http::{Method, Request};
+    /// use hyperf_http::server::Router;
+    /// use hyperf_http::{Method, Request};
     ///
     /// let mut router = Router::new();
     /// router.group("/api", |api| {
@@ -449,7 +449,7 @@ impl Router {
     ///     api.get("/users/{id}", |_: Request| "a user")?;
     ///     Ok(())
     /// }).unwrap();
-    /// assert!(matches!(router.dispatch(&Method::GET, "/api/me"), http::server::Dispatched::Found(_)));
+    /// assert!(matches!(router.dispatch(&Method::GET, "/api/me"), hyperf_http::server::Dispatched::Found(_)));
     /// ```
     pub fn group(
         &mut self,

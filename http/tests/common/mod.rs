@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use http::{BoxError, Engine, EngineConfig, Request, Response, Service, StatusCode};
+use hyperf_http::{BoxError, Engine, EngineConfig, Request, Response, Service, StatusCode};
 
 /// How long any single read may block: a hang fails the test instead of blocking the run.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::server::{Next, RunningServer, Server, ServerSpec, StopReports};
-use http::{BoxError, Request, Response};
+use hyperf_http::server::{Next, RunningServer, Server, ServerSpec, StopReports};
+use hyperf_http::{BoxError, Request, Response};
 
 /// How long any single wait may last: a hang fails the test instead of blocking the run.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,12 +112,12 @@ macro_rules! recording_middlewares {
         $(
             struct $name($crate::server_common::Log<&'static str>);
 
-            impl ::http::server::Middleware for $name {
+            impl ::hyperf_http::server::Middleware for $name {
                 fn process(
                     &self,
-                    request: ::http::Request,
-                    next: ::http::server::Next<'_>,
-                ) -> ::std::result::Result<::http::Response, ::http::BoxError> {
+                    request: ::hyperf_http::Request,
+                    next: ::hyperf_http::server::Next<'_>,
+                ) -> ::std::result::Result<::hyperf_http::Response, ::hyperf_http::BoxError> {
                     self.0.push(stringify!($name));
                     next.run(request)
                 }

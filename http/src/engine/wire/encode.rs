@@ -1,9 +1,9 @@
 //! Response heads: status line, the handler's headers, and the framing the engine owns.
 
-use http_crate::header::{self, HeaderMap};
-use http_crate::{StatusCode, Version};
+use http::header::{self, HeaderMap};
+use http::{StatusCode, Version};
 
-use crate::date::DATE_LEN;
+use crate::engine::wire::date::DATE_LEN;
 
 /// How the response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,19 +4,19 @@
 use std::mem::MaybeUninit;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http_crate::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http_crate::{Method, StatusCode, Uri, Version};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
 
-use crate::config::Limits;
+use crate::engine::config::Limits;
 
 /// Why a request was refused: the status to answer with (the connection is closed after it)
 /// and a short reason for the logs (never sent to the client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeError {
+pub(crate) struct DecodeError {
     /// The status the engine answers with.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// What was wrong, for logs and tests.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl DecodeError {
@@ -39,7 +39,7 @@ impl std::error::Error for DecodeError {}
 
 /// How the request's body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// No body.
     Empty,
     /// `Content-Length` bytes.
@@ -50,26 +50,29 @@ pub enum Framing {
 
 /// A decoded and validated request head.
 #[derive(Debug)]
-pub struct Head {
+pub(crate) struct Head {
     /// The method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// The request target.
-    pub uri: Uri,
+    pub(crate) uri: Uri,
     /// HTTP/1.0 or HTTP/1.1.
-    pub version: Version,
+    pub(crate) version: Version,
     /// The header fields, in order.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// How the body is framed.
-    pub framing: Framing,
+    pub(crate) framing: Framing,
     /// Whether the connection may serve another request after this one.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
-    pub expect_continue: bool,
+    pub(crate) expect_continue: bool,
 }
 
 /// Decodes the request head at the start of `buf`: `Ok(None)` while it is incomplete,
 /// `Ok(Some((head, length)))` once complete (`length` bytes of `buf` are the head).
-pub fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, DecodeError> {
+pub(crate) fn decode_head(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Head, usize)>, DecodeError> {
     // Most requests fit in a few header slots on the stack (deep stacks cost every
     // connection memory); a request with more is parsed again with all `max_headers` slots
     // on the heap. Slots are filled by the parser, never read uninitialised.
@@ -312,7 +315,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, DecodeError> {
 
 /// Decodes a chunked body incrementally: feed it bytes as they arrive.
 #[derive(Debug, Default)]
-pub struct ChunkedDecoder {
+pub(crate) struct ChunkedDecoder {
     state: ChunkState,
     /// The chunk size read so far.
     size: u64,
@@ -356,19 +359,19 @@ const MAX_SIZE_LINE: usize = 4096;
 
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Whether the final chunk and the trailer have been read.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state == ChunkState::Done
     }
 
     /// Consumes bytes from `input`, appending chunk data to `body`; returns how many bytes of
     /// `input` were consumed. Stops at the end of the body: the rest of `input` belongs to the
     /// next request.
-    pub fn decode(
+    pub(crate) fn decode(
         &mut self,
         input: &[u8],
         body: &mut BytesMut,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 ///
 /// ```
 /// use std::io::Write;
-/// use http::{Body, Response};
+/// use hyperf_http::{Body, Response};
 ///
 /// let full = Response::new(Body::from("hello"));
 /// let streamed = Response::new(Body::stream(|out| {

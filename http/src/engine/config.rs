@@ -55,7 +55,7 @@ impl Limits {
 ///
 /// ```
 /// use std::time::Duration;
-/// use http::{EngineConfig, Limits};
+/// use hyperf_http::{EngineConfig, Limits};
 ///
 /// let config = EngineConfig::default()
 ///     .limits(Limits::default().max_body_bytes(1024 * 1024))

@@ -2,13 +2,13 @@
 
 use bytes::Bytes;
 
-use crate::body::Body;
+use crate::engine::wire::body::Body;
 
 /// A request as the engine hands it over: the `http` crate's request with the whole body.
-pub type Request = http_crate::Request<Bytes>;
+pub type Request = http::Request<Bytes>;
 
 /// A response: the `http` crate's response with a [`Body`].
-pub type Response = http_crate::Response<Body>;
+pub type Response = http::Response<Body>;
 
 /// The error a [`Service`] may return: it becomes a `500` (logged, never sent to the client).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -19,12 +19,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Any `Fn(Request) -> Result<Response, BoxError>` closure is a service:
 ///
 /// ```
-/// use http::{Request, Response, BoxError};
+/// use hyperf_http::{Request, Response, BoxError};
 ///
 /// let hello = |_request: Request| -> Result<Response, BoxError> {
 ///     Ok(Response::new("hello".into()))
 /// };
-/// # fn is_service(_: impl http::Service) {}
+/// # fn is_service(_: impl hyperf_http::Service) {}
 /// # is_service(hello);
 /// ```
 pub trait Service: Send + Sync + 'static {

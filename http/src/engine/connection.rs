@@ -6,18 +6,18 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
-use http_crate::header::{self, HeaderMap};
-use http_crate::{Method, StatusCode};
+use http::header::{self, HeaderMap};
+use http::{Method, StatusCode};
 use may::net::TcpStream;
 
-use crate::body::{BodyWriter, Kind};
-use crate::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
-use crate::encode::{self, CONTINUE};
-use crate::engine::{EngineShared, Registration};
-use crate::service::{Request, Response};
+use crate::engine::registry::{ConnState, EngineShared, Registration};
+use crate::engine::service::{Request, Response};
+use crate::engine::wire::body::{Body, BodyWriter, Kind};
+use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
+use crate::engine::wire::encode::{self, CONTINUE};
 
 /// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
 /// back once they are consumed.
@@ -27,56 +27,6 @@ const INITIAL_READ_BUFFER: usize = 1024;
 const DIRECT_WRITE: usize = 16 * 1024;
 /// The output buffer is released after a response larger than this.
 const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
-
-/// What the engine's timer thread knows of a connection.
-pub(crate) struct ConnState {
-    /// The socket, shut down by the timer thread when `deadline` passes. Only used while the
-    /// connection is registered with the engine, and a connection deregisters before it closes
-    /// its socket, so the descriptor is always the connection's own.
-    pub(crate) fd: std::os::fd::RawFd,
-    /// Milliseconds since the engine's epoch after which the connection is closed; 0: none.
-    pub(crate) deadline: AtomicU64,
-    /// Waiting for the next request with nothing buffered: a stopping engine closes it.
-    pub(crate) idle: AtomicBool,
-    /// The connection's coroutine, once spawned: cancelled when a stop's grace runs out.
-    pub(crate) coroutine: parking_lot::Mutex<Option<runtime::JoinHandle<()>>>,
-    /// Set by the spawner (a worker's `exiting`): once resumed, the connection closes as soon
-    /// as it is idle, like on an engine stop.
-    pub(crate) closing: std::sync::OnceLock<Vec<coordinator::Coordinator>>,
-}
-
-impl ConnState {
-    pub(crate) fn new(fd: std::os::fd::RawFd) -> Self {
-        ConnState {
-            fd,
-            deadline: AtomicU64::new(0),
-            idle: AtomicBool::new(false),
-            coroutine: parking_lot::Mutex::new(None),
-            closing: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Whether the connection should close once idle: the engine stops, or its spawner asked.
-    pub(crate) fn winding_down(&self, engine_stopping: &AtomicBool) -> bool {
-        engine_stopping.load(Ordering::SeqCst)
-            || self
-                .closing
-                .get()
-                .is_some_and(|all| all.iter().any(|c| c.is_closing()))
-    }
-
-    /// Cancels the connection's coroutine: at its next blocking call it unwinds, dropping the
-    /// request in progress and the connection.
-    pub(crate) fn cancel(&self) {
-        if let Some(coroutine) = self.coroutine.lock().as_ref() {
-            // SAFETY: the coroutine holds the connection (socket and buffers, of no use once
-            // it is forced closed) and the handler's stack; the engine's contract is that a
-            // stop cancels the handlers still running after its grace (`StopReport::forced`),
-            // and `call_service` lets the cancellation unwind.
-            unsafe { coroutine.cancel() };
-        }
-    }
-}
 
 /// Initialised bytes with a window of unread data.
 struct ReadBuffer {
@@ -365,7 +315,7 @@ impl Connection {
             Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
             Err(payload) => log::error!("handler panicked: {}", runtime::panic_message(&payload)),
         }
-        let mut response = Response::new(crate::Body::from("Internal Server Error"));
+        let mut response = Response::new(Body::from("Internal Server Error"));
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -378,7 +328,7 @@ impl Connection {
         &mut self,
         response: Response,
         method: &Method,
-        version: http_crate::Version,
+        version: http::Version,
         keep_alive: bool,
     ) -> Result<bool, Stop> {
         let (parts, body) = response.into_parts();

@@ -2,9 +2,10 @@
 //! `ChunkedDecoder::decode` never panic, and what they accept stays within the limits.
 
 use bytes::BytesMut;
-use http::Limits;
-use http::decode::{ChunkedDecoder, Framing, decode_head};
 use proptest::prelude::*;
+
+use crate::engine::config::Limits;
+use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, decode_head};
 
 /// A well-formed request head built from generated parts.
 fn valid_head() -> impl Strategy<Value = Vec<u8>> {
@@ -132,7 +133,7 @@ fn decode_in_pieces(
     cuts: &[usize],
     limits: &Limits,
     max_body: usize,
-) -> (Result<bool, http::decode::DecodeError>, BytesMut) {
+) -> (Result<bool, DecodeError>, BytesMut) {
     let mut decoder = ChunkedDecoder::new();
     let mut body = BytesMut::new();
     let mut buffered: Vec<u8> = Vec::new();

@@ -1,0 +1,11 @@
+//! The HTTP/1.1 wire protocol, without sockets: what the client's bytes mean (`decode`), the
+//! bytes of a response head (`encode`), a response body and its chunked framing (`body`), and
+//! the `Date` header (`date`).
+
+pub(crate) mod body;
+pub(crate) mod date;
+pub(crate) mod decode;
+pub(crate) mod encode;
+
+#[cfg(test)]
+mod decode_props;

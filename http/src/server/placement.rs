@@ -1,0 +1,152 @@
+//! Connections on workers: which worker serves a connection (round robin over the accepting
+//! ones, waiting while none is), and the coroutine-local through which a request reaches the
+//! worker of its connection.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use coordinator::Coordinator;
+use runtime::{Worker, WorkerPool};
+
+use crate::engine::{
+    BoxError, ConnectionSpawner, CoroutineSpawner, Request, Response, Service, Spawned,
+};
+
+/// The messages workers send each other (`send_message`, `on_pipe_message`).
+pub type Message = String;
+
+/// Counts each request towards its worker's `max_request`.
+pub(crate) struct Counted(pub(crate) Arc<dyn Service>);
+
+impl Service for Counted {
+    fn call(&self, request: Request) -> Result<Response, BoxError> {
+        let response = self.0.call(request);
+        request_done();
+        response
+    }
+}
+
+may::coroutine_local!(static CONNECTION_WORKER: std::cell::RefCell<Option<Worker<Message>>> = std::cell::RefCell::new(None));
+
+/// Waits until the worker serving the current connection has run its start callbacks: after a
+/// recycle, the pool's `WORKER_START` is long resumed, but a connection may already be given
+/// to the worker's next life while its `on_worker_start` still runs.
+pub(crate) fn wait_for_connection_worker() {
+    let starting = CONNECTION_WORKER.with(|w| {
+        w.borrow()
+            .as_ref()
+            .map(|worker| worker.started())
+            .filter(|started| !started.is_closing())
+            .cloned()
+    });
+    if let Some(started) = starting {
+        started.r#yield();
+    }
+}
+
+/// Reports a request done to the worker that serves the current connection (its
+/// `max_request` count).
+fn request_done() {
+    let worker = CONNECTION_WORKER.with(|w| w.borrow().clone());
+    if let Some(worker) = worker {
+        worker.request_done();
+    }
+}
+
+/// Spreads connections over the accepting workers, round robin; each connection is its
+/// worker's work, and closes when that worker exits.
+pub(crate) struct WorkerSpawner {
+    pool: Arc<WorkerPool<Message>>,
+    next: AtomicUsize,
+}
+
+impl WorkerSpawner {
+    pub(crate) fn new(pool: Arc<WorkerPool<Message>>) -> Self {
+        WorkerSpawner {
+            pool,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits until a worker may take work again: before the first workers start (a server's
+    /// listeners accept as soon as it is bound), or while every worker is between two lives
+    /// (a single worker's recycle). As in Swoole, where the master keeps new requests until a
+    /// worker is up, the connection waits for one — it would otherwise be served outside every
+    /// worker, never counted towards `max_request` nor drained with a worker. `false` once
+    /// the pool is shutting down: then nothing will take work again.
+    fn wait_for_a_worker(&self) -> bool {
+        let started = self.pool.worker_start();
+        if !started.is_closing() {
+            started.r#yield();
+            return true;
+        }
+        if self.pool.worker_exit().is_closing() {
+            return false;
+        }
+        // A recycle has no latch to wait on: it ends when the worker's next life is installed,
+        // within the pool's `max_wait_time`.
+        Coordinator::new().yield_timeout(Duration::from_millis(1));
+        true
+    }
+
+    /// Spawns the connection on an accepting worker; gives `serve` back when none takes it.
+    fn spawn_on_a_worker(
+        &self,
+        serve: Box<dyn FnOnce() + Send>,
+        stack_size: usize,
+    ) -> Result<io::Result<Spawned>, Box<dyn FnOnce() + Send>> {
+        let workers = self.pool.worker_num();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // A worker may stop accepting between the check and the spawn (a recycle): it then
+        // refuses the coroutine, and the connection goes to the next worker. The coroutine
+        // that does start takes the connection from here.
+        let serve = Arc::new(parking_lot::Mutex::new(Some(serve)));
+        for id in (0..workers).map(|offset| (start + offset) % workers) {
+            let Some(worker) = self.pool.worker(id).filter(Worker::is_accepting) else {
+                continue;
+            };
+            let closing = worker.exiting().clone();
+            let owner = worker.clone();
+            let connection = Arc::clone(&serve);
+            let spawned =
+                worker.spawn_with(runtime::Builder::new().stack_size(stack_size), move || {
+                    CONNECTION_WORKER.with(|w| *w.borrow_mut() = Some(owner));
+                    let serve = connection.lock().take();
+                    if let Some(serve) = serve {
+                        serve();
+                    }
+                });
+            match spawned {
+                Ok(handle) => {
+                    return Ok(Ok(Spawned {
+                        handle,
+                        closing: vec![closing, self.pool.worker_exit().clone()],
+                    }));
+                }
+                Err(runtime::WorkerError::NotAccepting) => continue,
+                Err(error) => return Ok(Err(io::Error::other(error.to_string()))),
+            }
+        }
+        let serve = serve.lock().take();
+        Err(serve.expect("no worker's coroutine started, so none took the connection"))
+    }
+}
+
+impl ConnectionSpawner for WorkerSpawner {
+    fn spawn(&self, serve: Box<dyn FnOnce() + Send>, stack_size: usize) -> io::Result<Spawned> {
+        let mut serve = serve;
+        loop {
+            serve = match self.spawn_on_a_worker(serve, stack_size) {
+                Ok(spawned) => return spawned,
+                Err(serve) => serve,
+            };
+            if !self.wait_for_a_worker() {
+                // The pool is shutting down: serve the connection on its own (the engine's
+                // stop winds it down) rather than refuse it.
+                return CoroutineSpawner.spawn(serve, stack_size);
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! [`ServerSpec`]: one named server — where it listens, its routes, middlewares, exception
+//! handlers and lifecycle events — and the `on_request` service it becomes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use coordinator::Coordinator;
+
+use crate::engine::{EngineConfig, Service};
+use crate::server::events::Listeners;
+use crate::server::exception::{ExceptionHandler, Registered};
+use crate::server::middleware::{Entry, Middleware};
+use crate::server::pipeline::{Pipeline, PipelineParts};
+use crate::server::router::Router;
+
+/// One named server: where it listens and how it answers.
+pub struct ServerSpec {
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) engine: Option<EngineConfig>,
+    router: Router,
+    middlewares: Vec<Entry>,
+    exception_handlers: Vec<Registered>,
+    enable_request_lifecycle: bool,
+    on_request: Option<Arc<dyn Service>>,
+}
+
+impl ServerSpec {
+    /// A server named `name` on `host:port` (port 0: any free port), with no routes yet.
+    pub fn new(name: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
+        ServerSpec {
+            name: name.into(),
+            host: host.into(),
+            port,
+            engine: None,
+            router: Router::new(),
+            middlewares: Vec::new(),
+            exception_handlers: Vec::new(),
+            enable_request_lifecycle: false,
+            on_request: None,
+        }
+    }
+
+    /// The server's routes.
+    pub fn router(mut self, router: Router) -> Self {
+        self.router = router;
+        self
+    }
+
+    /// Engine settings for this server (default: the server-wide ones).
+    pub fn engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The server's own engine settings, if it has some.
+    pub fn engine_config(&self) -> Option<&EngineConfig> {
+        self.engine.as_ref()
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the lifecycle events fire.
+    pub fn request_lifecycle(&self) -> bool {
+        self.enable_request_lifecycle
+    }
+
+    /// Adds a global middleware (every request of this server, found or not), no priority.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middlewares
+            .push(Entry::new(Arc::new(middleware), None));
+        self
+    }
+
+    /// Adds a global middleware with a priority: the chain is then sorted (higher first).
+    pub fn middleware_with_priority(mut self, middleware: impl Middleware, priority: i32) -> Self {
+        self.middlewares
+            .push(Entry::new(Arc::new(middleware), Some(priority)));
+        self
+    }
+
+    /// Adds an exception handler (priority 0).
+    pub fn exception_handler(self, handler: impl ExceptionHandler) -> Self {
+        self.exception_handler_with_priority(handler, 0)
+    }
+
+    /// Adds an exception handler; higher priorities run first, ties in registration order.
+    pub fn exception_handler_with_priority(
+        mut self,
+        handler: impl ExceptionHandler,
+        priority: i32,
+    ) -> Self {
+        self.exception_handlers.push(Registered {
+            handler: Arc::new(handler),
+            priority,
+        });
+        self
+    }
+
+    /// Fire `RequestReceived`, `RequestHandled` and `RequestTerminated` (default: off).
+    pub fn enable_request_lifecycle(mut self, enable: bool) -> Self {
+        self.enable_request_lifecycle = enable;
+        self
+    }
+
+    /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
+    /// exception handlers are then the service's business).
+    pub fn on_request(mut self, service: impl Service) -> Self {
+        self.on_request = Some(Arc::new(service));
+        self
+    }
+
+    /// This server's `on_request` as a plain [`Service`], without sockets or workers: for
+    /// tests and benchmarks of the pipeline. It does not wait for any worker to start and has
+    /// no event listeners (lifecycle events, if enabled, still go through their steps).
+    ///
+    /// ```
+    /// use hyperf_http::server::{Router, ServerSpec};
+    /// use hyperf_http::{Request, Service};
+    ///
+    /// let mut router = Router::new();
+    /// router.get("/", |_: Request| "hello").unwrap();
+    /// let service = ServerSpec::new("test", "127.0.0.1", 0).router(router).into_service();
+    /// let response = service.call(Request::new(hyperf_http::Bytes::new())).unwrap();
+    /// assert_eq!(response.body().as_bytes(), Some(&b"hello"[..]));
+    /// ```
+    pub fn into_service(self) -> Arc<dyn Service> {
+        let started = Coordinator::new();
+        started.resume();
+        self.service(Arc::new(Listeners::default()), started)
+    }
+
+    /// The service the server's engine calls: its own `on_request`, or the pipeline.
+    pub(crate) fn service(
+        self,
+        listeners: Arc<Listeners>,
+        worker_start: Coordinator,
+    ) -> Arc<dyn Service> {
+        match self.on_request {
+            Some(service) => service,
+            None => Arc::new(Pipeline::new(PipelineParts {
+                server: Arc::from(self.name.as_str()),
+                router: self.router,
+                global: self.middlewares,
+                exception_handlers: self.exception_handlers,
+                lifecycle: self.enable_request_lifecycle,
+                listeners,
+                worker_start,
+            })),
+        }
+    }
+}
+
+impl fmt::Debug for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSpec")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("routes", &self.router)
+            .field("middlewares", &self.middlewares)
+            .field("enable_request_lifecycle", &self.enable_request_lifecycle)
+            .finish_non_exhaustive()
+    }
+}
