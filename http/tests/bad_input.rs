@@ -29,7 +29,7 @@ fn counted_engine() -> Counted {
 /// called.
 fn assert_refused(request: &str, status: StatusCode) {
     let counted = counted_engine();
-    let mut client = Client::connect(&counted.engine);
+    let mut client = Client::connect(counted.engine.local_addr());
     client.send(request);
     let reply = client.response();
     reply.assert_status(status);
@@ -242,7 +242,7 @@ fn bare_lf_in_chunk_size_line_is_refused_with_400() {
 #[test]
 fn earlier_pipelined_responses_are_sent_before_the_refusal() {
     let counted = counted_engine();
-    let mut client = Client::connect(&counted.engine);
+    let mut client = Client::connect(counted.engine.local_addr());
     client.send("GET /good HTTP/1.1\r\nHost: test\r\n\r\nGET/bad\r\n\r\n");
     client.response().assert_status(StatusCode::OK);
     client.response().assert_status(StatusCode::BAD_REQUEST);
@@ -253,7 +253,7 @@ fn earlier_pipelined_responses_are_sent_before_the_refusal() {
 #[test]
 fn client_closing_mid_head_is_not_answered() {
     let counted = counted_engine();
-    let mut client = Client::connect(&counted.engine);
+    let mut client = Client::connect(counted.engine.local_addr());
     client.send("GET / HTTP/1.1\r\nHost: te");
     client.shutdown_write();
     client.assert_closed();
@@ -263,7 +263,7 @@ fn client_closing_mid_head_is_not_answered() {
 #[test]
 fn client_closing_mid_body_is_not_answered() {
     let counted = counted_engine();
-    let mut client = Client::connect(&counted.engine);
+    let mut client = Client::connect(counted.engine.local_addr());
     client.send("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhalf");
     client.shutdown_write();
     client.assert_closed();

@@ -39,7 +39,7 @@ fn assert_bare_500(client: &mut Client) {
 #[test]
 fn panicking_handler_gets_a_bare_500_and_the_connection_goes_on() {
     let engine = start(failing_on(|| panic!("{SECRET}")));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     assert_bare_500(&mut client);
     let next = client.exchange(get("/next"));
     next.assert_status(StatusCode::OK);
@@ -49,7 +49,7 @@ fn panicking_handler_gets_a_bare_500_and_the_connection_goes_on() {
 #[test]
 fn handler_error_gets_a_bare_500_and_the_connection_goes_on() {
     let engine = start(failing_on(|| Err(SECRET.into())));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     assert_bare_500(&mut client);
     let next = client.exchange(get("/next"));
     next.assert_status(StatusCode::OK);
@@ -59,9 +59,9 @@ fn handler_error_gets_a_bare_500_and_the_connection_goes_on() {
 #[test]
 fn panicking_handler_does_not_disturb_other_connections() {
     let engine = start(failing_on(|| panic!("{SECRET}")));
-    let mut bystander = Client::connect(&engine);
+    let mut bystander = Client::connect(engine.local_addr());
     assert_eq!(bystander.exchange(get("/before")).text(), "ok");
-    let mut victim = Client::connect(&engine);
+    let mut victim = Client::connect(engine.local_addr());
     assert_bare_500(&mut victim);
     assert_eq!(bystander.exchange(get("/after")).text(), "ok");
 }
@@ -69,7 +69,7 @@ fn panicking_handler_does_not_disturb_other_connections() {
 #[test]
 fn pipelined_requests_after_a_panic_are_all_answered_in_order() {
     let engine = start(failing_on(|| panic!("{SECRET}")));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(format!("{}{}{}", get("/first"), get("/fail"), get("/last")));
     client.response().assert_status(StatusCode::OK);
     client
@@ -106,11 +106,11 @@ fn assert_cut_short(client: &mut Client) {
 #[test]
 fn stream_that_panics_midway_is_cut_short_by_the_close() {
     let engine = start(stream_failing(|| panic!("{SECRET}")));
-    assert_cut_short(&mut Client::connect(&engine));
+    assert_cut_short(&mut Client::connect(engine.local_addr()));
 }
 
 #[test]
 fn stream_that_fails_midway_is_cut_short_by_the_close() {
     let engine = start(stream_failing(|| Err(io::Error::other(SECRET))));
-    assert_cut_short(&mut Client::connect(&engine));
+    assert_cut_short(&mut Client::connect(engine.local_addr()));
 }

@@ -14,7 +14,7 @@ use hyperf_http::{Body, BoxError, Request, Response, StatusCode, header};
 #[test]
 fn pipelined_requests_in_one_write_are_answered_in_order() {
     let engine = start(echo_path());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let requests: String = (0..100).map(|n| get(&format!("/{n}"))).collect();
     client.send(requests);
     for n in 0..100 {
@@ -31,7 +31,7 @@ fn large_responses_to_pipelined_requests_arrive_whole_and_in_order() {
         let fill = request.uri().path().as_bytes()[1];
         Ok(Response::new(vec![fill; 100 * 1024].into()))
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(format!("{}{}{}", get("/a"), get("/b"), get("/c")));
     for fill in [b'a', b'b', b'c'] {
         let reply = client.response();
@@ -43,7 +43,7 @@ fn large_responses_to_pipelined_requests_arrive_whole_and_in_order() {
 #[test]
 fn empty_lines_before_a_request_line_are_ignored() {
     let engine = start(echo_path());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     // Some clients send a stray CRLF after a request's body.
     client.send(format!(
         "POST /first HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nok\r\n{}",
@@ -58,7 +58,7 @@ fn asterisk_and_absolute_form_targets_are_served() {
     let engine = start(|request: Request| -> Result<Response, BoxError> {
         Ok(Response::new(request.uri().to_string().into()))
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let asterisk = client.exchange("OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n");
     assert_eq!(asterisk.text(), "*");
     let absolute =
@@ -69,7 +69,7 @@ fn asterisk_and_absolute_form_targets_are_served() {
 #[test]
 fn keep_alive_connection_serves_a_second_request() {
     let engine = start(echo_path());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let first = client.exchange(get("/first"));
     assert_eq!(first.text(), "/first");
     assert!(!first.closes());
@@ -80,7 +80,7 @@ fn keep_alive_connection_serves_a_second_request() {
 #[test]
 fn head_has_the_get_content_length_and_no_body() {
     let engine = start(answer("twelve bytes"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     // HEAD then GET in one write: the GET's response must start right after HEAD's head.
     client
         .send("HEAD /page HTTP/1.1\r\nHost: test\r\n\r\nGET /page HTTP/1.1\r\nHost: test\r\n\r\n");
@@ -100,7 +100,7 @@ fn head_of_a_streamed_route_sends_no_chunks() {
             out.write_all(b"never sent")
         })))
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send("HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
     let head = client.head_response();
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
@@ -111,7 +111,7 @@ fn head_of_a_streamed_route_sends_no_chunks() {
 #[test]
 fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let engine = start(echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(
         "POST /upload HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
     );
@@ -126,7 +126,7 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
 #[test]
 fn expect_100_continue_with_a_chunked_body_is_answered_before_the_body_is_sent() {
     let engine = start(echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(
         "POST /upload HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n\
          Transfer-Encoding: chunked\r\n\r\n",
@@ -140,7 +140,7 @@ fn expect_100_continue_with_a_chunked_body_is_answered_before_the_body_is_sent()
 #[test]
 fn unsupported_expectation_is_refused_with_417() {
     let engine = start(echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send("POST / HTTP/1.1\r\nHost: test\r\nExpect: something\r\nContent-Length: 5\r\n\r\n");
     let reply = client.response();
     reply.assert_status(StatusCode::EXPECTATION_FAILED);
@@ -151,7 +151,7 @@ fn unsupported_expectation_is_refused_with_417() {
 #[test]
 fn chunked_request_body_with_extensions_and_trailers_is_decoded() {
     let engine = start(echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(
         "POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n\
          5;name=value\r\nhello\r\n\
@@ -180,7 +180,7 @@ fn streamed_response_is_chunked_with_the_handler_headers() {
             .header("x-streamed", "yes")
             .body(body)?)
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/stream"));
     reply.assert_status(StatusCode::OK);
     assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
@@ -200,7 +200,7 @@ fn streamed_response_to_http_10_runs_until_the_close() {
             out.write_all(b"second")
         })))
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!(reply.header("transfer-encoding"), None);
     assert_eq!(reply.header("content-length"), None);
@@ -218,7 +218,7 @@ fn ignored_body_holding_a_request_gets_exactly_one_response() {
         Ok(Response::new("ignored your body".into()))
     });
     let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(format!(
         "POST /upload HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{smuggled}",
         smuggled.len()
@@ -238,7 +238,7 @@ fn ignored_chunked_body_holding_a_request_gets_exactly_one_response() {
         Ok(Response::new("ignored your body".into()))
     });
     let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(format!(
         "POST /upload HTTP/1.1\r\nHost: test\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n\
          {:x}\r\n{smuggled}\r\n0\r\n\r\n",
@@ -252,7 +252,7 @@ fn ignored_chunked_body_holding_a_request_gets_exactly_one_response() {
 #[test]
 fn request_after_an_ignored_body_is_served_on_the_same_connection() {
     let engine = start(echo_path());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send("POST /first HTTP/1.1\r\nHost: test\r\nContent-Length: 7\r\n\r\nignored");
     client.send(get("/second"));
     assert_eq!(client.response().text(), "/first");
@@ -262,7 +262,7 @@ fn request_after_an_ignored_body_is_served_on_the_same_connection() {
 #[test]
 fn http_10_request_is_answered_then_the_connection_closes() {
     let engine = start(answer("old"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange("GET / HTTP/1.0\r\n\r\n");
     reply.assert_status(StatusCode::OK);
     assert_eq!(reply.text(), "old");
@@ -273,7 +273,7 @@ fn http_10_request_is_answered_then_the_connection_closes() {
 #[test]
 fn http_10_keep_alive_request_keeps_the_connection_open() {
     let engine = start(echo_path());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let first = client.exchange("GET /first HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!(first.text(), "/first");
     // An HTTP/1.0 client keeps the connection only when the response says so.
@@ -285,7 +285,7 @@ fn http_10_keep_alive_request_keeps_the_connection_open() {
 #[test]
 fn connection_close_request_closes_after_the_response() {
     let engine = start(answer("bye"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     // A pipelined request after the close is never served.
     client.send(format!(
         "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n{}",
@@ -304,7 +304,7 @@ fn handler_asking_to_close_closes_after_the_response() {
             .header(header::CONNECTION, "close")
             .body("bye".into())?)
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/"));
     assert_eq!(reply.text(), "bye");
     assert!(reply.closes());
@@ -320,7 +320,7 @@ fn framing_headers_set_by_the_handler_are_replaced_by_the_true_ones() {
             .header(header::TRANSFER_ENCODING, "chunked")
             .body("short".into())?)
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/"));
     assert_eq!(reply.header("content-length"), Some("5"));
     assert_eq!(reply.count("content-length"), 1);
@@ -336,7 +336,7 @@ fn no_content_response_has_neither_body_nor_length() {
             .status(StatusCode::NO_CONTENT)
             .body("dropped".into())?)
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(format!("{}{}", get("/a"), get("/b")));
     for _ in 0..2 {
         let reply = client.response();
@@ -349,7 +349,7 @@ fn no_content_response_has_neither_body_nor_length() {
 #[test]
 fn every_response_has_an_imf_fixdate_date_header() {
     let engine = start(answer("dated"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/"));
     let date = reply.header("date").expect("a Date header");
     // `Sun, 06 Nov 1994 08:49:37 GMT`

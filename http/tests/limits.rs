@@ -35,7 +35,7 @@ const CLOSED_WITHIN: Duration = Duration::from_secs(5);
 #[test]
 fn head_larger_than_max_head_bytes_is_refused_with_431() {
     let engine = start_with(small_limits(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let padding = "a".repeat(2000);
     client.send_lossy(format!(
         "GET / HTTP/1.1\r\nHost: test\r\nX-Padding: {padding}\r\n\r\n"
@@ -49,7 +49,7 @@ fn head_larger_than_max_head_bytes_is_refused_with_431() {
 #[test]
 fn unterminated_head_larger_than_max_head_bytes_is_refused_with_431() {
     let engine = start_with(small_limits(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     // The head never ends: the engine must not wait for its end to refuse it.
     client.send_lossy(format!(
         "GET / HTTP/1.1\r\nHost: test\r\nX-Padding: {}",
@@ -64,7 +64,7 @@ fn unterminated_head_larger_than_max_head_bytes_is_refused_with_431() {
 #[test]
 fn more_header_fields_than_max_headers_is_refused_with_431() {
     let engine = start_with(small_limits(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let fields: String = (0..9).map(|n| format!("X-Field-{n}: {n}\r\n")).collect();
     client.send(format!("GET / HTTP/1.1\r\nHost: test\r\n{fields}\r\n"));
     let reply = client.response();
@@ -75,7 +75,7 @@ fn more_header_fields_than_max_headers_is_refused_with_431() {
 #[test]
 fn max_headers_fields_are_accepted() {
     let engine = start_with(small_limits(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let fields: String = (0..7).map(|n| format!("X-Field-{n}: {n}\r\n")).collect();
     let reply = client.exchange(format!("GET / HTTP/1.1\r\nHost: test\r\n{fields}\r\n"));
     reply.assert_status(StatusCode::OK);
@@ -84,7 +84,7 @@ fn max_headers_fields_are_accepted() {
 #[test]
 fn target_longer_than_max_uri_bytes_is_refused_with_414() {
     let engine = start_with(small_limits(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let path = format!("/{}", "p".repeat(300));
     client.send(get(&path));
     let reply = client.response();
@@ -96,7 +96,7 @@ fn target_longer_than_max_uri_bytes_is_refused_with_414() {
 #[test]
 fn content_length_above_max_body_bytes_is_refused_with_413_before_the_body_is_sent() {
     let engine = start_with(small_limits(), echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     // Headers only: the refusal must not wait for the body.
     client.send("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 2048\r\n\r\n");
     let reply = client.response();
@@ -108,7 +108,7 @@ fn content_length_above_max_body_bytes_is_refused_with_413_before_the_body_is_se
 #[test]
 fn content_length_above_max_body_bytes_is_refused_instead_of_continued() {
     let engine = start_with(small_limits(), echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(
         "POST / HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 2048\r\n\r\n",
     );
@@ -122,7 +122,7 @@ fn content_length_above_max_body_bytes_is_refused_instead_of_continued() {
 #[test]
 fn body_of_exactly_max_body_bytes_is_accepted() {
     let engine = start_with(small_limits(), echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let body = "b".repeat(1024);
     let reply = client.exchange(format!(
         "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1024\r\n\r\n{body}"
@@ -134,7 +134,7 @@ fn body_of_exactly_max_body_bytes_is_accepted() {
 #[test]
 fn chunked_body_above_max_body_bytes_is_refused_with_413() {
     let engine = start_with(small_limits(), echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let chunk = "c".repeat(1000);
     client.send("POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n");
     client.send(format!("3e8\r\n{chunk}\r\n"));
@@ -149,7 +149,7 @@ fn chunked_body_above_max_body_bytes_is_refused_with_413() {
 #[test]
 fn stalled_partial_head_is_closed_after_the_request_timeout_unanswered() {
     let engine = start_with(short_timeouts(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let started = Instant::now();
     client.send("GET / HTTP/1.1\r\nHost: te");
     client.assert_closed();
@@ -163,7 +163,7 @@ fn stalled_partial_head_is_closed_after_the_request_timeout_unanswered() {
 #[test]
 fn connection_that_sends_nothing_is_closed_after_the_request_timeout() {
     let engine = start_with(short_timeouts(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let started = Instant::now();
     client.assert_closed();
     assert!(started.elapsed() < CLOSED_WITHIN);
@@ -195,14 +195,14 @@ fn head_trickled_byte_by_byte_is_closed_after_the_request_timeout() {
     let _ = dripper.read_to_end(&mut rest);
     assert!(rest.is_empty(), "got {:?}", String::from_utf8_lossy(&rest));
     // The engine still serves others.
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     assert_eq!(client.exchange(get("/")).text(), "served");
 }
 
 #[test]
 fn stalled_body_is_closed_after_the_request_timeout_unanswered() {
     let engine = start_with(short_timeouts(), echo_body());
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let started = Instant::now();
     client.send("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhalf");
     client.assert_closed();
@@ -212,7 +212,7 @@ fn stalled_body_is_closed_after_the_request_timeout_unanswered() {
 #[test]
 fn idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let engine = start_with(short_timeouts(), answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/"));
     assert!(!reply.closes());
     let answered = Instant::now();
@@ -240,7 +240,7 @@ fn streamed_response_slower_than_the_write_timeout_is_not_cut() {
             })))
         },
     );
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     let reply = client.exchange(get("/"));
     assert_eq!(reply.text(), "012345");
     assert_eq!(client.exchange(get("/")).text(), "012345");
@@ -255,7 +255,7 @@ fn client_that_stops_reading_is_closed_after_the_write_timeout() {
             Ok(Response::new(vec![b'x'; 64 * 1024 * 1024].into()))
         },
     );
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(get("/"));
     eventually(CLOSED_WITHIN, "the engine gives up on the client", || {
         engine.requests() == 1 && engine.connections() == 0
@@ -265,13 +265,13 @@ fn client_that_stops_reading_is_closed_after_the_write_timeout() {
 #[test]
 fn connections_past_max_connections_wait_until_one_closes() {
     let engine = start_with(EngineConfig::default().max_connections(2), answer("served"));
-    let mut first = Client::connect(&engine);
-    let mut second = Client::connect(&engine);
+    let mut first = Client::connect(engine.local_addr());
+    let mut second = Client::connect(engine.local_addr());
     assert_eq!(first.exchange(get("/")).text(), "served");
     assert_eq!(second.exchange(get("/")).text(), "served");
     assert_eq!(engine.connections(), 2);
 
-    let mut third = Client::connect(&engine);
+    let mut third = Client::connect(engine.local_addr());
     third.send(get("/third"));
     // A behaviour defined by something not happening: the third waits while both are open.
     third.assert_silent_for(Duration::from_millis(300));

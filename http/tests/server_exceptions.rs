@@ -8,7 +8,7 @@ use hyperf_http::server::{
     RunningServer, ServerSpec,
 };
 use hyperf_http::{BoxError, Request, Response, StatusCode};
-use server_common::{Client, Log, get, request, server, spec, start, stop};
+use server_common::{Log, connect_to, get, request, server, spec, start, stop};
 
 /// A server whose `GET /` fails with `error`, set up by `handlers`.
 fn failing(
@@ -91,7 +91,7 @@ fn a_handler_that_stops_propagation_is_the_last_to_handle_the_error() {
             stops: always,
         })
     });
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
 
     let stopped = client.exchange(request("GET", "/", &[("x-stop", "1")]));
     assert_eq!(stopped.status, 418);
@@ -120,7 +120,7 @@ fn handlers_run_by_priority_then_registration() {
             .exception_handler(tagging("low, later", &log))
     });
 
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!(log.entries(), ["high", "low", "low, later"]);
     // None stopped the chain: the default handler had the last word.
     assert_eq!(
@@ -160,7 +160,7 @@ fn gone() -> BoxError {
 #[test]
 fn a_handler_only_handles_the_errors_it_is_valid_for() {
     let answered_by_it = failing(gone, |spec| spec.exception_handler(JsonErrors));
-    let reply = Client::to(&answered_by_it, "http").exchange(get("/"));
+    let reply = connect_to(&answered_by_it, "http").exchange(get("/"));
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (410, r#"{"error":"moved away"}"#)
@@ -168,7 +168,7 @@ fn a_handler_only_handles_the_errors_it_is_valid_for() {
     stop(answered_by_it);
 
     let skipped = failing(teapot, |spec| spec.exception_handler(JsonErrors));
-    let reply = Client::to(&skipped, "http").exchange(get("/"));
+    let reply = connect_to(&skipped, "http").exchange(get("/"));
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (500, "Internal Server Error")
@@ -192,7 +192,7 @@ fn an_error_from_a_middleware_goes_to_the_exception_handlers() {
         ),
     );
 
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (403, r#"{"error":"not you"}"#)
@@ -233,7 +233,7 @@ fn a_panic_in_a_handler_reaches_the_exception_handlers_as_panicked() {
     let running =
         start(server().server(spec("http").exception_handler(PanicReport).router(router)));
 
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (503, "panicked: out of cheese")
@@ -264,7 +264,7 @@ fn an_exception_handler_returning_an_error_gives_a_bare_400() {
     let running = failing(teapot, |spec| {
         spec.exception_handler(Broken { panics: false })
     });
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!(reply.status, 400);
     assert!(reply.body.is_empty(), "{:?}", reply.text());
     stop(running);
@@ -275,7 +275,7 @@ fn a_panicking_exception_handler_gives_a_bare_400() {
     let running = failing(teapot, |spec| {
         spec.exception_handler(Broken { panics: true })
     });
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     let reply = client.exchange(get("/"));
     assert_eq!(reply.status, 400);
     assert!(reply.body.is_empty(), "{:?}", reply.text());

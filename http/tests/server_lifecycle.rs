@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use coordinator::Coordinator;
 use hyperf_http::Request;
 use hyperf_http::server::{Router, ServerError, ServerEvent, ServerSpec};
-use server_common::{Client, Log, TIMEOUT, eventually, get, server, spec, start, stop, within};
+use server_common::{Log, TIMEOUT, connect_to, eventually, get, server, spec, start, stop, within};
 
 /// What a test saw happen: a server event or a request reaching its handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ fn server_events_fire_in_the_seeds_order() {
             .server(spec("http").router(hello_router(&log))),
     );
 
-    let reply = Client::to(&running, "http").exchange(get("/hello"));
+    let reply = connect_to(&running, "http").exchange(get("/hello"));
     assert_eq!((reply.status, reply.text().as_str()), (200, "hello"));
     stop(running);
 
@@ -138,7 +138,7 @@ fn a_request_sent_while_a_worker_starts_waits_then_is_served() {
         .recv_timeout(TIMEOUT)
         .expect("worker 0's start callback runs");
 
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     client.send(get("/"));
     eventually(TIMEOUT, "the request waits on WORKER_START", || {
         running.worker_start().waiters() == 1
@@ -185,9 +185,7 @@ fn a_port_in_use_fails_with_bind_naming_the_server() {
             .server(spec("free"))
             .server(ServerSpec::new("taken", "127.0.0.1", port));
 
-    let error = within(TIMEOUT, "the failed start returns", move || {
-        starting.start().map(drop).unwrap_err()
-    });
+    let error = within(TIMEOUT, move || starting.start().map(drop).unwrap_err());
     match error {
         ServerError::Bind { server, error } => {
             assert_eq!(server, "taken");
@@ -210,9 +208,7 @@ fn a_server_that_fails_to_bind_fires_no_callback() {
         .server(spec("free"))
         .server(ServerSpec::new("taken", "127.0.0.1", port));
 
-    let failed = within(TIMEOUT, "the failed start returns", move || {
-        starting.start().is_err()
-    });
+    let failed = within(TIMEOUT, move || starting.start().is_err());
     assert!(failed);
     assert_eq!(log.entries(), Vec::<String>::new());
 }
@@ -260,8 +256,8 @@ fn each_server_has_its_own_engine_settings() {
     let head = "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n";
 
     // The strict server refuses the body from its head alone, before it is sent.
-    assert_eq!(Client::to(&running, "strict").exchange(head).status, 413);
-    let reply = Client::to(&running, "lenient").exchange(format!("{head}0123456789"));
+    assert_eq!(connect_to(&running, "strict").exchange(head).status, 413);
+    let reply = connect_to(&running, "lenient").exchange(format!("{head}0123456789"));
     assert_eq!((reply.status, reply.text().as_str()), (200, "10 bytes"));
     stop(running);
 }

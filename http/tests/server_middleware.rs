@@ -6,7 +6,7 @@ mod server_common;
 
 use hyperf_http::server::{Middleware, Next, Router, RunningServer, ServerSpec};
 use hyperf_http::{BoxError, Request, Response, StatusCode};
-use server_common::{Client, Log, get, recording, request, server, spec, start, stop};
+use server_common::{Log, connect_to, get, recording, request, server, spec, start, stop};
 
 recording_middlewares!(A, B, SetHeader, Foo, Bar);
 
@@ -50,7 +50,7 @@ fn hyperfs_oracle_global_a0_b1_route_setheader1_foo0_bar1_foo3_runs_foo_b_sethea
             .router(router),
     );
 
-    assert_eq!(Client::to(&running, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 200);
     assert_eq!(
         log.entries(),
         ["Foo", "B", "SetHeader", "Bar", "A", "handler"]
@@ -69,7 +69,7 @@ fn a_raw_global_list_runs_a_duplicate_twice() {
             .router(one_route(&log)),
     );
 
-    assert_eq!(Client::to(&running, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 200);
     assert_eq!(log.entries(), ["A", "B", "A", "handler"]);
     stop(running);
 }
@@ -85,7 +85,7 @@ fn a_global_priority_sorts_the_chain_and_drops_duplicates() {
             .router(one_route(&log)),
     );
 
-    assert_eq!(Client::to(&running, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 200);
     assert_eq!(log.entries(), ["B", "A", "handler"]);
     stop(running);
 }
@@ -117,7 +117,7 @@ fn head_on_a_get_route_runs_the_get_routes_middlewares_and_sends_no_body() {
         .unwrap()
         .middleware(Auth);
     let running = serve(spec("http").router(router));
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
 
     client.send(request("HEAD", "/account", &[]));
     let refused = client.head_response();
@@ -155,7 +155,7 @@ fn not_found_runs_the_global_middlewares_and_no_route_middleware() {
             .router(router),
     );
 
-    let reply = Client::to(&running, "http").exchange(get("/missing"));
+    let reply = connect_to(&running, "http").exchange(get("/missing"));
     assert_eq!((reply.status, reply.text().as_str()), (404, "Not Found"));
     assert_eq!(log.entries(), ["global"]);
     stop(running);
@@ -173,7 +173,7 @@ fn method_not_allowed_runs_the_global_middlewares_and_sends_allow() {
             .router(router),
     );
 
-    let reply = Client::to(&running, "http").exchange(request("DELETE", "/items", &[]));
+    let reply = connect_to(&running, "http").exchange(request("DELETE", "/items", &[]));
     assert_eq!(reply.status, 405);
     assert_eq!(reply.header("allow"), Some("GET, POST"));
     assert_eq!(log.entries(), ["global"]);
@@ -199,11 +199,11 @@ fn two_named_servers_each_run_only_their_own_middlewares() {
     assert_ne!(running.local_addr("public"), running.local_addr("admin"));
 
     assert_eq!(
-        Client::to(&running, "public").exchange(get("/")).status,
+        connect_to(&running, "public").exchange(get("/")).status,
         200
     );
     assert_eq!(log.take(), ["public"]);
-    assert_eq!(Client::to(&running, "admin").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "admin").exchange(get("/")).status, 200);
     assert_eq!(log.take(), ["admin"]);
     stop(running);
 }
@@ -218,7 +218,7 @@ fn a_middleware_that_answers_itself_skips_the_rest_of_the_chain() {
             .router(one_route(&log)),
     );
 
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!((reply.status, reply.text().as_str()), (401, "who are you?"));
     assert_eq!(log.entries(), Vec::<&str>::new());
     stop(running);
@@ -239,7 +239,7 @@ fn calling_next_twice_runs_the_rest_of_the_chain_twice() {
             .router(one_route(&log)),
     );
 
-    assert_eq!(Client::to(&running, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 200);
     assert_eq!(log.entries(), ["inner", "handler", "inner", "handler"]);
     stop(running);
 }
@@ -260,7 +260,7 @@ fn a_middleware_changes_the_request_and_the_response() {
         .unwrap();
     let running = serve(spec("http").middleware(tag).router(router));
 
-    let reply = Client::to(&running, "http").exchange(get("/"));
+    let reply = connect_to(&running, "http").exchange(get("/"));
     assert_eq!(reply.text(), "hello ada");
     assert_eq!(reply.header("x-tagged"), Some("yes"));
     stop(running);

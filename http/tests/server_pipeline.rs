@@ -10,7 +10,7 @@ use std::time::Duration;
 use coordinator::Coordinator;
 use hyperf_http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
 use hyperf_http::{BoxError, Request, Response, StatusCode};
-use server_common::{Client, Log, TIMEOUT, get, server, spec, start, stop};
+use server_common::{Client, Log, TIMEOUT, connect_to, get, server, spec, start, stop};
 
 /// Starts a server (two workers) with `spec` and `listeners` applied, and one client on it.
 fn serve(
@@ -18,7 +18,7 @@ fn serve(
     listeners: impl FnOnce(Server) -> Server,
 ) -> (hyperf_http::server::RunningServer, Client) {
     let running = start(listeners(server()).server(spec));
-    let client = Client::to(&running, "http");
+    let client = connect_to(&running, "http");
     (running, client)
 }
 

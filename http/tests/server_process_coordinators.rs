@@ -11,7 +11,7 @@ use coordinator::CoordinatorManager;
 use coordinator::constants::{WORKER_EXIT, WORKER_START};
 use hyperf_http::Request;
 use hyperf_http::server::{Router, Server};
-use server_common::{Client, TIMEOUT, get, spec, within};
+use server_common::{TIMEOUT, connect_to, get, spec, within};
 
 #[test]
 fn the_server_resumes_the_process_wide_worker_start_and_worker_exit() {
@@ -40,7 +40,7 @@ fn the_server_resumes_the_process_wide_worker_start_and_worker_exit() {
             .worker_start()
             .ptr_eq(&CoordinatorManager::until(WORKER_START))
     );
-    assert_eq!(Client::to(&running, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 200);
     assert!(!CoordinatorManager::until(WORKER_EXIT).is_closing());
 
     // A background loop that knows only the name breaks out when the shutdown begins.
@@ -52,11 +52,6 @@ fn the_server_resumes_the_process_wide_worker_start_and_worker_exit() {
         rounds
     });
     running.shutdown();
-    assert_eq!(
-        within(TIMEOUT, "the loop breaks", move || background
-            .join()
-            .unwrap()),
-        0
-    );
-    within(TIMEOUT, "the server shuts down", move || running.wait());
+    assert_eq!(within(TIMEOUT, move || background.join().unwrap()), 0);
+    within(TIMEOUT, move || running.wait());
 }

@@ -10,7 +10,7 @@ use coordinator::constants::{WORKER_EXIT, WORKER_START};
 use coordinator::{Coordinator, CoordinatorManager};
 use hyperf_http::Request;
 use hyperf_http::server::{Router, RunningServer, Server};
-use server_common::{Client, TIMEOUT, eventually, get, spec, within};
+use server_common::{TIMEOUT, connect_to, eventually, get, spec, within};
 
 fn run(hold: Option<Coordinator>) -> RunningServer {
     let mut router = Router::new();
@@ -30,14 +30,14 @@ fn run(hold: Option<Coordinator>) -> RunningServer {
 
 fn shut_down(running: RunningServer) {
     running.shutdown();
-    within(TIMEOUT, "the server shuts down", move || running.wait());
+    within(TIMEOUT, move || running.wait());
 }
 
 #[test]
 fn a_second_server_waits_for_its_own_workers_not_the_first_ones() {
     let first = run(None);
     assert!(CoordinatorManager::until(WORKER_START).yield_timeout(TIMEOUT));
-    assert_eq!(Client::to(&first, "http").exchange(get("/")).status, 200);
+    assert_eq!(connect_to(&first, "http").exchange(get("/")).status, 200);
     shut_down(first);
     assert!(CoordinatorManager::until(WORKER_EXIT).is_closing());
 
@@ -51,7 +51,7 @@ fn a_second_server_waits_for_its_own_workers_not_the_first_ones() {
     );
     assert!(!CoordinatorManager::until(WORKER_EXIT).is_closing());
 
-    let mut client = Client::to(&second, "http");
+    let mut client = connect_to(&second, "http");
     client.send(get("/"));
     eventually(
         TIMEOUT,

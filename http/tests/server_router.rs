@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hyperf_http::server::{Dispatched, Middleware, RouteError, Router, params};
 use hyperf_http::{Method, Request};
-use server_common::{Client, Log, get, server, spec, start, stop};
+use server_common::{Log, connect_to, get, server, spec, start, stop};
 
 recording_middlewares!(Group, Route);
 
@@ -183,7 +183,7 @@ fn group_middlewares_run_before_route_middlewares() {
     let running = start(server().server(spec("http").router(router)));
 
     assert_eq!(
-        Client::to(&running, "http")
+        connect_to(&running, "http")
             .exchange(get("/admin/stats"))
             .status,
         200
@@ -316,7 +316,7 @@ fn typed_params_parse_from_the_path() {
         })
         .unwrap();
     let running = start(server().server(spec("http").router(router)));
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
 
     assert_eq!(client.exchange(get("/user/41")).text(), "user 42");
     let bad = client.exchange(get("/user/ada")).text();

@@ -13,7 +13,7 @@ use coordinator::Coordinator;
 use hyperf_http::server::{Router, RunningServer, ServerEvent};
 use hyperf_http::{EngineConfig, Request};
 use server_common::{
-    Client, Cut, Log, TIMEOUT, eventually, get, server, spec, start, stop, within,
+    Client, Cut, Log, TIMEOUT, connect_to, eventually, get, server, spec, start, stop, within,
 };
 
 /// A router whose every `GET /{anything}` answers its own path and counts itself.
@@ -132,7 +132,7 @@ fn max_request_recycles_a_worker_while_requests_keep_being_served() {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| std::thread::spawn(move || keep_alive_client(address, &format!("c{c}"), REQUESTS)))
         .collect();
-    let resent: usize = within(TIMEOUT * 3, "every client is answered", move || {
+    let resent: usize = within(TIMEOUT * 3, move || {
         clients.into_iter().map(|c| c.join().unwrap()).sum()
     });
 
@@ -191,7 +191,7 @@ fn a_connection_opened_before_the_workers_start_counts_towards_max_request() {
             .server(spec("http").router(echo_router(&served))),
     );
     // No worker exists yet: the manager is held before it starts any.
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     client.send(get("/early"));
     assert_eq!(running.workers().worker(0).map(|w| w.generation()), None);
 
@@ -226,13 +226,13 @@ fn a_request_for_a_recycled_worker_waits_for_its_start_callback() {
             })
             .server(spec("http").router(echo_router(&served))),
     );
-    let reply = Client::to(&running, "http").exchange(get("/first"));
+    let reply = connect_to(&running, "http").exchange(get("/first"));
     assert_eq!(reply.status, 200);
     worker_restarting
         .recv_timeout(TIMEOUT)
         .expect("the worker is recycled after one request");
 
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     client.send(get("/second"));
     let fresh = running.workers().worker(0).unwrap();
     assert_eq!(fresh.generation(), 1);
@@ -360,13 +360,13 @@ fn shutdown_under_load_answers_every_request_sent_before_it() {
     });
     shutdown_called.store(true, Ordering::SeqCst);
     running.shutdown();
-    let outcomes: Vec<Outcome> = within(TIMEOUT, "every client ends", move || {
+    let outcomes: Vec<Outcome> = within(TIMEOUT, move || {
         clients
             .into_iter()
             .flat_map(|c| c.join().unwrap())
             .collect()
     });
-    within(TIMEOUT, "the server shuts down", move || running.wait());
+    within(TIMEOUT, move || running.wait());
 
     let lost: Vec<&str> = outcomes
         .iter()
@@ -390,7 +390,7 @@ fn reload_recycles_every_worker_and_the_server_keeps_serving() {
             .on_server_event(move |event| recorded.push(event.clone()))
             .server(spec("http").router(echo_router(&served))),
     );
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     assert_eq!(client.exchange(get("/before")).status, 200);
 
     running.reload();
@@ -398,7 +398,7 @@ fn reload_recycles_every_worker_and_the_server_keeps_serving() {
         running.workers().worker(0).map(|w| w.generation()) == Some(1)
             && running.workers().worker(1).map(|w| w.generation()) == Some(1)
     });
-    let reply = Client::to(&running, "http").exchange(get("/after"));
+    let reply = connect_to(&running, "http").exchange(get("/after"));
     assert_eq!((reply.status, reply.text().as_str()), (200, "/after"));
     stop(running);
 
@@ -438,7 +438,7 @@ fn shutdown_answers_a_request_in_progress_then_closes_its_connection() {
         })
         .unwrap();
     let running = start(server().server(spec("http").router(router)));
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     client.send(get("/slow"));
     handler_entered
         .recv_timeout(TIMEOUT)
@@ -455,7 +455,7 @@ fn shutdown_answers_a_request_in_progress_then_closes_its_connection() {
         reply.closes(),
         "the connection stays open during a shutdown"
     );
-    within(TIMEOUT, "the server shuts down", move || running.wait());
+    within(TIMEOUT, move || running.wait());
 }
 
 #[test]
@@ -485,14 +485,14 @@ fn a_request_still_running_after_max_wait_time_is_cancelled() {
             .max_wait_time(Duration::from_millis(100))
             .server(spec("http").router(router)),
     );
-    let mut client = Client::to(&running, "http");
+    let mut client = connect_to(&running, "http");
     client.send(get("/stuck"));
     handler_entered
         .recv_timeout(TIMEOUT)
         .expect("the handler runs");
 
     running.shutdown();
-    within(TIMEOUT, "the server shuts down", move || running.wait());
+    within(TIMEOUT, move || running.wait());
     assert_eq!(client.try_response().map(|r| r.status), Err(Cut::Closed));
     assert_eq!(
         handler_unwound.recv_timeout(TIMEOUT),

@@ -24,7 +24,7 @@ fn refuses_connections(engine: &Engine) -> bool {
 #[test]
 fn stop_closes_idle_keep_alive_connections_at_once() {
     let engine = start(answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     assert!(!client.exchange(get("/")).closes());
     let started = Instant::now();
     let report = engine.stop(GRACE);
@@ -39,7 +39,7 @@ fn stop_closes_idle_keep_alive_connections_at_once() {
 #[test]
 fn stop_closes_a_connection_that_has_sent_nothing_at_once() {
     let engine = start(answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     eventually(TIMEOUT, "the engine accepts the connection", || {
         engine.connections() == 1
     });
@@ -68,9 +68,9 @@ fn stop_lets_a_request_in_progress_finish_then_closes_its_connection() {
         },
     ));
     // An idle connection: its close shows that the stop has begun.
-    let mut bystander = Client::connect(&engine);
+    let mut bystander = Client::connect(engine.local_addr());
     bystander.exchange(get("/quick"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(get("/slow"));
     started.recv_timeout(TIMEOUT).expect("the handler starts");
 
@@ -110,7 +110,7 @@ fn stop_forces_a_handler_that_never_finishes_after_the_grace() {
         Coordinator::new().r#yield();
         Ok(Response::new("never".into()))
     });
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     client.send(get("/forever"));
     started.recv_timeout(TIMEOUT).expect("the handler starts");
 
@@ -140,13 +140,18 @@ fn address_can_be_bound_again_once_stop_returns() {
     engine.stop(GRACE);
     let again = Engine::start(address, EngineConfig::default(), answer("second"))
         .expect("a stopped engine has released its address");
-    assert_eq!(Client::connect(&again).exchange(get("/")).text(), "second");
+    assert_eq!(
+        Client::connect(again.local_addr())
+            .exchange(get("/"))
+            .text(),
+        "second"
+    );
 }
 
 #[test]
 fn stop_reports_the_requests_served() {
     let engine = start(answer("served"));
-    let mut client = Client::connect(&engine);
+    let mut client = Client::connect(engine.local_addr());
     for _ in 0..3 {
         client.exchange(get("/"));
     }
@@ -165,5 +170,10 @@ fn binding_a_taken_address_fails() {
     let error = second.expect_err("a second engine must not share the port");
     assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
     // The first engine is unaffected.
-    assert_eq!(Client::connect(&engine).exchange(get("/")).text(), "served");
+    assert_eq!(
+        Client::connect(engine.local_addr())
+            .exchange(get("/"))
+            .text(),
+        "served"
+    );
 }

@@ -1,9 +1,10 @@
 //! Shared set-up for the integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::sync::Once;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use test_support::{eventually, within};
 
 /// Configures may once per test binary, before its first coroutine: two workers, no pinning
 /// (pinned workers on a shared machine make timings erratic).
@@ -12,34 +13,6 @@ pub fn setup() {
     CONFIGURE.call_once(|| {
         may::config().set_workers(2).set_worker_pin(false);
     });
-}
-
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`: a
-/// lost wake-up shows as a failure, not as a hung test run.
-pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        let _ = done.send(f());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(value) => {
-            runner.join().unwrap();
-            value
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().unwrap_err())
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
-    }
-}
-
-/// Polls `condition` (every millisecond) until it holds; fails the test after `limit`.
-pub fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// A generous bound for things that should take milliseconds.

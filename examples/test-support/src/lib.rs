@@ -1,0 +1,23 @@
+//! What the workspace's tests share: waits that fail a test instead of hanging it, and a raw
+//! HTTP/1.1 client that reads responses byte for byte.
+//!
+//! ```
+//! use std::time::Duration;
+//! use test_support::{eventually, within};
+//!
+//! let answer = within(Duration::from_secs(5), || 6 * 7);
+//! assert_eq!(answer, 42);
+//! let mut polls = 0;
+//! eventually(Duration::from_secs(5), "the third poll", || {
+//!     polls += 1;
+//!     polls == 3
+//! });
+//! ```
+//!
+//! Dev-only: no crate of the workspace depends on it outside its tests.
+
+mod client;
+mod wait;
+
+pub use crate::client::{Client, Cut, Reply, find, get, request};
+pub use crate::wait::{eventually, within};
