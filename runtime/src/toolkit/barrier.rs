@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::WaitGroup;
+use super::wait_group::WaitGroup;
 
 /// Hands out [`BarrierToken`]s and waits until every one of them has been dropped.
 ///

@@ -8,7 +8,7 @@ use std::time::Duration;
 use coordinator::{WaitList, WaitOutcome};
 use parking_lot::Mutex;
 
-use super::deadline_after;
+use super::timeout::deadline_after;
 
 /// A bounded queue between any number of producers and consumers, coroutines and threads alike.
 ///

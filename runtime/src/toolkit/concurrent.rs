@@ -5,8 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::deadline_after;
 use super::slots::Slots;
+use super::timeout::deadline_after;
 use crate::coroutine::{is_cancellation, panic_message};
 
 /// Starts each task in its own coroutine, with at most `limit` of them running at once:

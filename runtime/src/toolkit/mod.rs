@@ -49,10 +49,9 @@ mod locker;
 mod mutex;
 mod parallel;
 mod slots;
+mod timeout;
 mod wait_group;
 mod waiter;
-
-use std::time::{Duration, Instant};
 
 pub use self::barrier::{Barrier, BarrierToken};
 pub use self::channel::{Channel, PopError, PushError};
@@ -62,9 +61,3 @@ pub use self::mutex::{KeyedMutexGuard, Mutex};
 pub use self::parallel::{Parallel, ParallelError, TaskError, TaskFailure};
 pub use self::wait_group::{WaitGroup, WaitGroupError};
 pub use self::waiter::{Waiter, WaiterError};
-
-/// The instant a wait of `timeout` started now must end, `None` for no end (also when the
-/// timeout is too large to represent, which is as good as forever).
-fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|timeout| Instant::now().checked_add(timeout))
-}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use coordinator::{WaitList, WaitOutcome};
 use parking_lot::Mutex;
 
-use super::deadline_after;
+use super::timeout::deadline_after;
 
 /// A counter of pending tasks that callers can wait on until it drops to zero.
 ///
