@@ -196,31 +196,38 @@ impl Server {
 
     hook!(
         /// Called once the servers are bound, before the manager starts.
+        #[doc(alias = "onStart")]
         on_start, on_start,
     );
     hook!(
         /// Called when the manager starts.
+        #[doc(alias = "onManagerStart")]
         on_manager_start, on_manager_start,
     );
     hook!(
         /// Called when a worker starts (also after a recycle), with its id.
+        #[doc(alias = "onWorkerStart")]
         on_worker_start, on_worker_start, id: usize
     );
     hook!(
         /// Called when a worker stops taking new work.
+        #[doc(alias = "onWorkerStop")]
         on_worker_stop, on_worker_stop, id: usize
     );
     hook!(
         /// Called when a worker's exit begins.
+        #[doc(alias = "onWorkerExit")]
         on_worker_exit, on_worker_exit, id: usize
     );
     hook!(
         /// Called in worker `worker_id` for each message sent to it, with the sender (`None`:
         /// from outside the pool) and the message.
+        #[doc(alias = "onPipeMessage")]
         on_pipe_message, on_pipe_message, worker_id: usize, from: Option<usize>, message: Message
     );
     hook!(
         /// Called once everything has shut down.
+        #[doc(alias = "onShutdown")]
         on_shutdown, on_shutdown,
     );
 

@@ -40,6 +40,7 @@ use crate::server::spec::ServerSpec;
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[doc(alias = "server.php")]
 pub struct ServerConfig {
     #[serde(default)]
     settings: Settings,

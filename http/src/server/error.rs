@@ -17,6 +17,7 @@ use http::StatusCode;
 /// assert_eq!(find_user(2).unwrap_err().status(), StatusCode::NOT_FOUND);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "HttpException")]
 pub struct HttpError {
     status: StatusCode,
     message: String,

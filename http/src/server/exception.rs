@@ -38,6 +38,7 @@ use crate::server::error::HttpError;
 /// ```
 pub trait ExceptionHandler: Send + Sync + 'static {
     /// Whether this handler deals with `error`.
+    #[doc(alias = "isValid")]
     fn is_valid(&self, error: &BoxError) -> bool;
 
     /// Returns the response for `error`, given the response so far.
@@ -57,11 +58,13 @@ pub struct Propagation {
 
 impl Propagation {
     /// Ends the chain after the current handler.
+    #[doc(alias = "stopPropagation")]
     pub fn stop(&mut self) {
         self.stopped = true;
     }
 
     /// Whether a handler has ended the chain.
+    #[doc(alias = "isPropagationStopped")]
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }

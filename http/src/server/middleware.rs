@@ -68,6 +68,7 @@ impl<'a> Next<'a> {
     }
 
     /// Runs the rest of the chain on `request`.
+    #[doc(alias = "handle")]
     pub fn run(self, request: Request) -> Result<Response, BoxError> {
         match self.rest.split_first() {
             Some((middleware, rest)) => middleware.process(

@@ -259,6 +259,7 @@ impl Params {
 }
 
 /// The parameters of the route that matched `request` (empty when none did).
+#[doc(alias = "route")]
 pub fn params(request: &Request) -> &Params {
     static EMPTY: Params = Params {
         entries: Vec::new(),
@@ -284,6 +285,7 @@ impl RouteRef<'_> {
     }
 
     /// Adds a middleware to this route with a priority (higher runs earlier).
+    #[doc(alias = "PriorityMiddleware")]
     pub fn middleware_with_priority(self, middleware: impl Middleware, priority: i32) -> Self {
         self.route
             .middlewares
@@ -311,6 +313,7 @@ impl Router {
     }
 
     /// Registers `handler` for `methods` on `pattern`.
+    #[doc(alias = "addRoute")]
     pub fn route<R: HandlerResult>(
         &mut self,
         methods: &[Method],
@@ -451,6 +454,7 @@ impl Router {
     /// }).unwrap();
     /// assert!(matches!(router.dispatch(&Method::GET, "/api/me"), hyperf_http::server::Dispatched::Found(_)));
     /// ```
+    #[doc(alias = "addGroup")]
     pub fn group(
         &mut self,
         prefix: &str,

@@ -16,7 +16,7 @@ use crate::server::placement::Message;
 /// Each server's name and what its engine's stop reported.
 pub type StopReports = Vec<(String, StopReport)>;
 
-/// A running server, from [`Server::start`].
+/// A running server, from [`Server::start`](crate::server::Server::start).
 pub struct RunningServer {
     engines: Arc<Vec<(String, Engine)>>,
     pool: Arc<WorkerPool<Message>>,
@@ -73,6 +73,7 @@ impl RunningServer {
     }
 
     /// Sends `message` to worker `worker_id`'s `on_pipe_message` (as from outside the pool).
+    #[doc(alias = "sendMessage")]
     pub fn send_message(
         &self,
         worker_id: usize,

@@ -14,6 +14,7 @@ use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::router::Router;
 
 /// One named server: where it listens and how it answers.
+#[doc(alias = "servers")]
 pub struct ServerSpec {
     pub(crate) name: String,
     pub(crate) host: String,
@@ -77,6 +78,7 @@ impl ServerSpec {
     }
 
     /// Adds a global middleware with a priority: the chain is then sorted (higher first).
+    #[doc(alias = "PriorityMiddleware")]
     pub fn middleware_with_priority(mut self, middleware: impl Middleware, priority: i32) -> Self {
         self.middlewares
             .push(Entry::new(Arc::new(middleware), Some(priority)));
@@ -109,6 +111,7 @@ impl ServerSpec {
 
     /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
     /// exception handlers are then the service's business).
+    #[doc(alias = "onRequest")]
     pub fn on_request(mut self, service: impl Service) -> Self {
         self.on_request = Some(Arc::new(service));
         self
