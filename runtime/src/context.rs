@@ -1,16 +1,12 @@
-//! [`Context`]: per-coroutine storage for request-scoped values.
+//! [`Context`]: per-coroutine storage for request-scoped values, and its typed [`ContextKey`]s.
 
-use std::any::Any;
-use std::cell::{Cell, OnceCell, UnsafeCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 
-use parking_lot::Mutex;
-
-use crate::coroutine::with_frame;
+use crate::context_store::{ContextCell, Entry, Value, live};
+use crate::frame::with_frame;
 
 /// A typed key into the [`Context`]: declare one per value, as a `static`.
 ///
@@ -86,38 +82,7 @@ impl<T> ContextKey<T> {
     }
 }
 
-type Value = Arc<dyn Any + Send + Sync>;
-type Entry = (u64, &'static str, Value);
-
-/// One coroutine's values. A coroutine holds a handful, so a vector searched by key id beats
-/// hashing.
-///
-/// Why the `UnsafeCell` is sound — the access protocol:
-/// - only the owning coroutine (or thread) mutates `entries`, and it holds `lock` while it does;
-/// - other coroutines read `entries` only while holding `lock`;
-/// - the owner reads without the lock: the only accesses that can run at the same time are
-///   other coroutines' reads. That keeps the owner's reads, the hot path, free of atomics.
-///
-/// The owner's own re-entrancy (a value's `Clone` calling back into `Context` while the owner
-/// reads) is excluded by [`ContextCell::reading`].
-#[derive(Default)]
-struct Values {
-    lock: Mutex<()>,
-    entries: UnsafeCell<Vec<Entry>>,
-}
-
-// SAFETY: see the protocol above; every value is `Send + Sync`.
-unsafe impl Sync for Values {}
-
-impl Values {
-    /// A read by a coroutine other than the owner.
-    fn read_shared<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> R {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock excludes the owner's writes; other accesses are reads.
-        f(unsafe { &*self.entries.get() })
-    }
-}
-
+/// Where the key with id `key` is in `entries`.
 fn position(entries: &[Entry], key: u64) -> Option<usize> {
     entries.iter().position(|(id, _, _)| *id == key)
 }
@@ -134,87 +99,6 @@ fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
     Some(value.clone())
 }
 
-/// The context slot of a coroutine's frame (or of a plain thread): created on first write,
-/// registered by id so that other coroutines can read it, released when the coroutine ends.
-#[derive(Default)]
-pub(crate) struct ContextCell {
-    values: OnceCell<Arc<Values>>,
-    /// Set while the owner reads without the lock; a write then would pull the vector out from
-    /// under that read, so it panics instead.
-    reading: Cell<bool>,
-}
-
-const SHARDS: usize = 16;
-
-/// One shard of the live coroutines' contexts, by coroutine id.
-type Shard = Mutex<HashMap<u64, Arc<Values>>>;
-
-/// Live coroutines' contexts by coroutine id, for reads from other coroutines.
-static LIVE: LazyLock<[Shard; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
-
-fn shard(coroutine: u64) -> &'static Shard {
-    &LIVE[coroutine as usize % SHARDS]
-}
-
-fn live(coroutine: u64) -> Option<Arc<Values>> {
-    shard(coroutine).lock().get(&coroutine).cloned()
-}
-
-/// Resets [`ContextCell::reading`] however the read ends (a value's `Clone` may panic).
-struct Reading<'a>(&'a Cell<bool>);
-
-impl Drop for Reading<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
-impl ContextCell {
-    /// The owner's read: no lock.
-    fn read<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
-        let values = self.values.get()?;
-        self.reading.set(true);
-        let _reading = Reading(&self.reading);
-        // SAFETY: only the owner writes, and the owner is here, reading (re-entrant writes are
-        // refused while `reading` is set); concurrent accesses by others are reads.
-        Some(f(unsafe { &*values.entries.get() }))
-    }
-
-    /// The owner's write, under the lock. `owner` is the coroutine id to register a new context
-    /// under (`None` for a plain thread's, which nobody else can read). Whatever `f` returns is
-    /// dropped by the caller after the lock is released, so replaced values can be returned to
-    /// be dropped there: their destructors may use the context again.
-    fn write<R>(&self, owner: Option<u64>, f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
-        assert!(
-            !self.reading.get(),
-            "runtime::Context written while one of its values was being read (from a Clone impl?)"
-        );
-        let values = self.values.get_or_init(|| {
-            let values = Arc::new(Values::default());
-            if let Some(coroutine) = owner {
-                shard(coroutine)
-                    .lock()
-                    .insert(coroutine, Arc::clone(&values));
-            }
-            values
-        });
-        let _guard = values.lock.lock();
-        // SAFETY: the owner holds the lock, which excludes every other access but the owner's
-        // own reads, and those are not running (`reading` is clear).
-        f(unsafe { &mut *values.entries.get() })
-    }
-
-    /// Drops the values and forgets the context; called once the coroutine's defers have run.
-    pub(crate) fn release(&self, coroutine: u64) {
-        if self.values.get().is_some() {
-            shard(coroutine).lock().remove(&coroutine);
-            let entries = self.write(None, std::mem::take);
-            drop(entries);
-        }
-    }
-}
-
 thread_local! {
     // Plain OS threads never migrate, so a thread-local is the right home for their context.
     // Coroutines never use this.
@@ -225,7 +109,7 @@ thread_local! {
 /// or the plain thread's.
 fn with_current<R>(f: impl FnOnce(&ContextCell, Option<u64>) -> R) -> R {
     with_frame(|frame| match frame {
-        Some(frame) => f(&frame.context, Some(frame.id())),
+        Some(frame) => f(frame.context(), Some(frame.id())),
         None if may::coroutine::is_coroutine() => panic!(
             "runtime::Context used in a coroutine not spawned by runtime::spawn: \
              spawn it with runtime::spawn (or runtime::go!) to give it a context"
@@ -398,16 +282,5 @@ impl Context {
         });
         drop(replaced);
         count
-    }
-}
-
-impl fmt::Debug for ContextCell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self
-            .values
-            .get()
-            .map(|v| v.read_shared(|e| e.iter().map(|(_, name, _)| *name).collect()))
-            .unwrap_or_default();
-        f.debug_struct("Context").field("keys", &names).finish()
     }
 }

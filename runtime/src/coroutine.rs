@@ -1,41 +1,13 @@
 //! Spawning coroutines, their identity, and what happens when they end.
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config;
-use crate::context::ContextCell;
-
-/// The payload of a coroutine's panic (or cancellation), as `std::thread` reports it.
-pub type Panic = Box<dyn Any + Send + 'static>;
-
-/// The per-coroutine state of a coroutine spawned by this crate. It lives on the coroutine's own
-/// stack, in [`run`], for exactly as long as the coroutine runs; may's coroutine-local storage
-/// holds a pointer to it.
-pub(crate) struct Frame {
-    id: u64,
-    parent: u64,
-    /// Only this coroutine touches its defers, so no lock.
-    defers: RefCell<Vec<Box<dyn FnOnce()>>>,
-    pub(crate) context: ContextCell,
-}
-
-may::coroutine_local!(static CURRENT: Cell<*const Frame> = Cell::new(ptr::null()));
-
-/// Calls `f` with the current coroutine's frame, or `None` outside a coroutine of this crate.
-#[inline]
-pub(crate) fn with_frame<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
-    let frame = CURRENT.with(Cell::get);
-    // SAFETY: `run` sets the pointer to a frame on this coroutine's stack and resets it to null
-    // before that frame is dropped; coroutine-local storage is only reachable from the
-    // coroutine itself, so a non-null pointer here always points at a live frame.
-    f(unsafe { frame.as_ref() })
-}
+use crate::frame::{Frame, with_frame};
+use crate::panic::{Panic, is_cancellation, panic_message};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static SPAWNED: AtomicU64 = AtomicU64::new(0);
@@ -74,13 +46,13 @@ pub fn stats() -> Stats {
 ///
 /// Ids start at 1 and are never reused within a process.
 pub fn id() -> Option<u64> {
-    with_frame(|frame| frame.map(|f| f.id))
+    with_frame(|frame| frame.map(Frame::id))
 }
 
 /// The id of the coroutine that spawned the current one: `Some(0)` for a coroutine spawned from
 /// a plain thread (a top-level coroutine), `None` outside a coroutine of this crate.
 pub fn parent_id() -> Option<u64> {
-    with_frame(|frame| frame.map(|f| f.parent))
+    with_frame(|frame| frame.map(Frame::parent))
 }
 
 /// Whether the caller runs in a coroutine spawned by this crate.
@@ -183,19 +155,10 @@ fn run<F, T>(id: u64, parent: u64, f: F) -> Result<T, Panic>
 where
     F: FnOnce() -> T,
 {
-    let frame = Frame {
-        id,
-        parent,
-        defers: RefCell::new(Vec::new()),
-        context: ContextCell::default(),
-    };
-    CURRENT.with(|current| current.set(&frame));
-    let result = catch_unwind(AssertUnwindSafe(f));
+    let frame = Frame::new(id, parent);
+    let result = frame.run_current(|| catch_unwind(AssertUnwindSafe(f)));
     let cancelled = result.as_ref().is_err_and(is_cancellation);
-    frame.run_defers(cancelled);
-    // Defers could still read the context; nothing can after this.
-    frame.context.release(id);
-    CURRENT.with(|current| current.set(ptr::null()));
+    frame.end(cancelled);
     match &result {
         Ok(_) => {}
         Err(_) if cancelled => {
@@ -273,15 +236,8 @@ pub fn scope<T>(f: impl FnOnce() -> T) -> T {
 /// ```
 pub fn scope_open<T>(f: impl FnOnce() -> T) -> (T, OpenScope) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let frame = Frame {
-        id,
-        parent: id_or_top_level(),
-        defers: RefCell::new(Vec::new()),
-        context: ContextCell::default(),
-    };
-    let enclosing = CURRENT.with(|current| current.replace(&frame));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    CURRENT.with(|current| current.set(enclosing));
+    let frame = Frame::new(id, id_or_top_level());
+    let result = frame.run_current(|| catch_unwind(AssertUnwindSafe(f)));
     let open = OpenScope { frame: Some(frame) };
     match result {
         Ok(value) => (value, open),
@@ -301,7 +257,7 @@ pub struct OpenScope {
 impl OpenScope {
     /// The scope's id (what [`id`] returned inside it).
     pub fn id(&self) -> u64 {
-        self.frame.as_ref().map_or(0, |f| f.id)
+        self.frame.as_ref().map_or(0, Frame::id)
     }
 
     /// Ends the scope: runs its defers (they see the scope's id and context), then releases its
@@ -328,78 +284,6 @@ impl Drop for OpenScope {
 impl fmt::Debug for OpenScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenScope").field("id", &self.id()).finish()
-    }
-}
-
-impl Frame {
-    /// A scope's end: its defers with the frame current again, then its context released.
-    fn end(self, cancelled: bool) {
-        let enclosing = CURRENT.with(|current| current.replace(&self));
-        self.run_defers(cancelled);
-        self.context.release(self.id);
-        CURRENT.with(|current| current.set(enclosing));
-    }
-
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    pub(crate) fn push_defer(&self, f: Box<dyn FnOnce()>) {
-        self.defers.borrow_mut().push(f);
-    }
-
-    /// Pops and runs defers until none is left, so a defer registered by a running defer runs
-    /// next (Hyperf's order).
-    fn run_defers(&self, cancelled: bool) {
-        loop {
-            // The borrow ends before the defer runs: it may register more.
-            let Some(deferred) = self.defers.borrow_mut().pop() else {
-                return;
-            };
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(deferred)) {
-                if cancelled && is_cancellation(&payload) {
-                    // After a cancellation, may's next yield point unwinds again.
-                    log::debug!(
-                        "coroutine {}: a defer was cut short by cancellation",
-                        self.id
-                    );
-                } else {
-                    log::error!(
-                        "coroutine {}: a defer panicked: {}",
-                        self.id,
-                        panic_message(&payload)
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Whether a panic payload is may's cancellation of a coroutine.
-pub(crate) fn is_cancellation(payload: &Panic) -> bool {
-    matches!(
-        payload.downcast_ref::<generator::Error>(),
-        Some(generator::Error::Cancel)
-    )
-}
-
-/// The message of a panic payload (from [`JoinHandle::join`] or `catch_unwind`), for logs:
-/// the text given to `panic!`, "cancelled" for a cancellation, or a fixed text for other
-/// payloads.
-///
-/// ```
-/// let error = runtime::spawn(|| panic!("boom")).join().unwrap_err();
-/// assert_eq!(runtime::panic_message(&error), "boom");
-/// ```
-pub fn panic_message(payload: &Panic) -> &str {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else if is_cancellation(payload) {
-        "cancelled"
-    } else {
-        "non-string panic payload"
     }
 }
 
@@ -448,9 +332,4 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("finished", &self.is_finished())
             .finish()
     }
-}
-
-/// Whether a [`JoinHandle::join`] error is a cancellation rather than a panic.
-pub fn is_cancelled(payload: &Panic) -> bool {
-    is_cancellation(payload)
 }

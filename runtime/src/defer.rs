@@ -1,6 +1,6 @@
 //! `defer`: work registered now, run when the current coroutine ends.
 
-use crate::coroutine::with_frame;
+use crate::frame::with_frame;
 
 /// Registers `f` to run when the current coroutine ends — on return, on panic and on
 /// cancellation — after the coroutine's body and before its [`Context`](crate::Context) is

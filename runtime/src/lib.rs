@@ -41,8 +41,11 @@
 
 mod config;
 mod context;
+mod context_store;
 mod coroutine;
 mod defer;
+mod frame;
+mod panic;
 pub mod toolkit;
 mod worker;
 mod workers;
@@ -50,10 +53,11 @@ mod workers;
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
 pub use crate::coroutine::{
-    Builder, JoinHandle, OpenScope, Panic, Stats, id, in_coroutine, is_cancelled, panic_message,
-    parent_id, scope, scope_open, spawn, stats,
+    Builder, JoinHandle, OpenScope, Stats, id, in_coroutine, parent_id, scope, scope_open, spawn,
+    stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
+pub use crate::panic::{Panic, is_cancelled, panic_message};
 pub use crate::toolkit::{
     Barrier, BarrierToken, Channel, Concurrent, KeyedMutexGuard, Locker, LockerGuard, Mutex,
     Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,

@@ -12,7 +12,7 @@ use coordinator::constants::{WORKER_EXIT, WORKER_START};
 use coordinator::{Coordinator, CoordinatorManager, WaitList};
 use parking_lot::Mutex;
 
-use crate::coroutine::panic_message;
+use crate::panic::panic_message;
 use crate::worker::{Generation, Worker, WorkerError};
 
 type Hook = Arc<dyn Fn() + Send + Sync>;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::slots::Slots;
 use super::timeout::deadline_after;
-use crate::coroutine::{is_cancellation, panic_message};
+use crate::panic::{is_cancellation, panic_message};
 
 /// Starts each task in its own coroutine, with at most `limit` of them running at once:
 /// [`create`](Self::create) waits while the limit is reached.

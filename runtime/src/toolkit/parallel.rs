@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::slots::Slots;
-use crate::coroutine::panic_message;
+use crate::panic::panic_message;
 
 /// The error a [`Parallel`] callback returns. Any error type converts into it with `?` or
 /// `.into()`, and so do `&str` and `String` messages.

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use super::channel::{Channel, PopError};
-use crate::coroutine::{Panic, is_cancellation, panic_message};
+use crate::panic::{Panic, is_cancellation, panic_message};
 
 /// Runs a closure in a new coroutine and waits for its value, giving up after a timeout.
 ///

@@ -1,0 +1,115 @@
+//! The per-coroutine frame — id, parent, defers, context — and the coroutine-local pointer to
+//! the current one.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use crate::context_store::ContextCell;
+use crate::panic::{is_cancellation, panic_message};
+
+/// The per-coroutine state of a coroutine (or a scope) of this crate. Its owner keeps it for
+/// exactly as long as the coroutine runs — a coroutine on its own stack, an open scope in its
+/// `OpenScope` — and may's coroutine-local storage points at it while it is current.
+pub(crate) struct Frame {
+    id: u64,
+    parent: u64,
+    /// Only this coroutine touches its defers, so no lock.
+    defers: RefCell<Vec<Box<dyn FnOnce()>>>,
+    context: ContextCell,
+}
+
+may::coroutine_local!(static CURRENT: Cell<*const Frame> = Cell::new(ptr::null()));
+
+/// Calls `f` with the current coroutine's frame, or `None` outside a coroutine of this crate.
+#[inline]
+pub(crate) fn with_frame<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
+    let frame = CURRENT.with(Cell::get);
+    // SAFETY: only `Frame::run_current` writes `CURRENT`: it points it at a frame it borrows for
+    // the whole call (so that frame can neither move nor drop meanwhile) and, through
+    // `Restore`, puts the enclosing pointer back before the borrow ends, also when unwinding.
+    // So the pointers stack like the calls, and a non-null one belongs to a call still running.
+    // Coroutine-local storage is only reachable from the coroutine itself (and a frame is not
+    // `Send`), so that call is on this coroutine's stack: the frame is live.
+    f(unsafe { frame.as_ref() })
+}
+
+/// Makes the enclosing frame current again however `Frame::run_current` is left.
+struct Restore(*const Frame);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.0));
+    }
+}
+
+impl Frame {
+    /// A frame with no defers and an empty context.
+    pub(crate) fn new(id: u64, parent: u64) -> Self {
+        Frame {
+            id,
+            parent,
+            defers: RefCell::new(Vec::new()),
+            context: ContextCell::default(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn parent(&self) -> u64 {
+        self.parent
+    }
+
+    pub(crate) fn context(&self) -> &ContextCell {
+        &self.context
+    }
+
+    pub(crate) fn push_defer(&self, f: Box<dyn FnOnce()>) {
+        self.defers.borrow_mut().push(f);
+    }
+
+    /// Runs `f` with this frame as the current one, then makes the enclosing one (or none)
+    /// current again.
+    pub(crate) fn run_current<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _restore = Restore(CURRENT.with(|current| current.replace(self)));
+        f()
+    }
+
+    /// A coroutine's or scope's end: its defers with the frame current again, then its context
+    /// released.
+    pub(crate) fn end(self, cancelled: bool) {
+        self.run_current(|| {
+            self.run_defers(cancelled);
+            // Defers could still read the context; nothing can after this.
+            self.context.release(self.id);
+        });
+    }
+
+    /// Pops and runs defers until none is left, so a defer registered by a running defer runs
+    /// next (Hyperf's order).
+    fn run_defers(&self, cancelled: bool) {
+        loop {
+            // The borrow ends before the defer runs: it may register more.
+            let Some(deferred) = self.defers.borrow_mut().pop() else {
+                return;
+            };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(deferred)) {
+                if cancelled && is_cancellation(&payload) {
+                    // After a cancellation, may's next yield point unwinds again.
+                    log::debug!(
+                        "coroutine {}: a defer was cut short by cancellation",
+                        self.id
+                    );
+                } else {
+                    log::error!(
+                        "coroutine {}: a defer panicked: {}",
+                        self.id,
+                        panic_message(&payload)
+                    );
+                }
+            }
+        }
+    }
+}
