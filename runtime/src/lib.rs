@@ -47,7 +47,6 @@ mod defer;
 mod frame;
 mod panic;
 pub mod toolkit;
-mod worker;
 mod workers;
 
 pub use crate::config::{Config, ConfigError, configure};
@@ -63,8 +62,7 @@ pub use crate::toolkit::{
     Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,
     WaitGroupError, Waiter, WaiterError,
 };
-pub use crate::worker::{Worker, WorkerError};
-pub use crate::workers::{ShutdownReport, WorkerPool, Workers, WorkersError};
+pub use crate::workers::{ShutdownReport, Worker, WorkerError, WorkerPool, Workers, WorkersError};
 
 /// Spawns a coroutine running the closure; the same as [`spawn`].
 ///

@@ -10,8 +10,10 @@ use std::time::Instant;
 use coordinator::{Coordinator, WaitList, WaitOutcome};
 use parking_lot::Mutex;
 
-use crate::coroutine::{Builder, JoinHandle};
-use crate::workers::{Command, PoolShared};
+use super::error::WorkerError;
+use super::post::{Command, Post};
+use crate::coroutine::{self, Builder, JoinHandle};
+use crate::defer::defer;
 
 /// One life of a worker: a recycle (after `max_request`, or `reload`) starts a new generation
 /// under the same id.
@@ -38,11 +40,12 @@ pub(crate) struct Generation<M: Send + 'static> {
     /// The coroutine delivering pipe messages, and the latch it resumes when it ends.
     pub(crate) dispatcher: Mutex<Option<may::coroutine::Coroutine>>,
     pub(crate) dispatcher_done: Coordinator,
-    pub(crate) pool: Weak<PoolShared<M>>,
+    /// What the worker sends to its pool goes through the pool's post.
+    pub(crate) post: Weak<Post<M>>,
 }
 
 impl<M: Send + 'static> Generation<M> {
-    pub(crate) fn new(id: usize, number: u64, pool: Weak<PoolShared<M>>) -> Self {
+    pub(crate) fn new(id: usize, number: u64, post: Weak<Post<M>>) -> Self {
         Generation {
             id,
             number,
@@ -57,7 +60,7 @@ impl<M: Send + 'static> Generation<M> {
             drained: WaitList::new(),
             dispatcher: Mutex::new(None),
             dispatcher_done: Coordinator::new(),
-            pool,
+            post,
         }
     }
 
@@ -141,35 +144,6 @@ impl<M: Send + 'static> Clone for Worker<M> {
     }
 }
 
-/// Why a worker refused something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WorkerError {
-    /// The worker is stopping (or stopped) and takes no new work.
-    NotAccepting,
-    /// No worker has this id.
-    NoSuchWorker(usize),
-    /// The pool has shut down.
-    PoolStopped,
-    /// may could not spawn the coroutine (its stack could not be allocated).
-    Spawn,
-}
-
-impl fmt::Display for WorkerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkerError::NotAccepting => {
-                f.write_str("the worker is stopping and takes no new work")
-            }
-            WorkerError::NoSuchWorker(id) => write!(f, "no worker has id {id}"),
-            WorkerError::PoolStopped => f.write_str("the worker pool has shut down"),
-            WorkerError::Spawn => f.write_str("could not spawn a coroutine"),
-        }
-    }
-}
-
-impl std::error::Error for WorkerError {}
-
 impl<M: Send + 'static> Worker<M> {
     /// The worker's id, `0..worker_num`; it stays the same across recycles.
     pub fn id(&self) -> usize {
@@ -231,10 +205,10 @@ impl<M: Send + 'static> Worker<M> {
         self.generation.pending.fetch_add(1, Ordering::AcqRel);
         let generation = Arc::clone(&self.generation);
         let spawned = builder.spawn(move || {
-            let id = crate::id().expect("a runtime coroutine has an id");
+            let id = coroutine::id().expect("a runtime coroutine has an id");
             let finished = Arc::clone(&generation);
             // The first defer runs last: the coroutine is in flight until its defers are done.
-            crate::defer(move || finished.finished(id));
+            defer(move || finished.finished(id));
             generation.started_running(id);
             f()
         });
@@ -249,10 +223,10 @@ impl<M: Send + 'static> Worker<M> {
     /// worker is recycled: it stops, exits, and starts again under the same id.
     pub fn request_done(&self) {
         let served = self.generation.requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let Some(pool) = self.generation.pool.upgrade() else {
+        let Some(post) = self.generation.post.upgrade() else {
             return;
         };
-        let limit = pool.max_request;
+        let limit = post.max_request;
         if limit > 0
             && served >= limit
             && !self
@@ -260,7 +234,7 @@ impl<M: Send + 'static> Worker<M> {
                 .recycle_requested
                 .swap(true, Ordering::AcqRel)
         {
-            pool.command(Command::Recycle {
+            post.command(Command::Recycle {
                 id: self.id(),
                 generation: self.generation(),
             });
@@ -270,12 +244,12 @@ impl<M: Send + 'static> Worker<M> {
     /// Sends `message` to worker `to`'s `on_pipe_message`, which receives this worker's id as
     /// the sender. Messages from one sender arrive in the order sent.
     pub fn send_message(&self, to: usize, message: M) -> Result<(), WorkerError> {
-        let pool = self
+        let post = self
             .generation
-            .pool
+            .post
             .upgrade()
             .ok_or(WorkerError::PoolStopped)?;
-        pool.deliver(Some(self.id()), to, message)
+        post.deliver(Some(self.id()), to, message)
     }
 }
 
