@@ -189,6 +189,7 @@ impl Context {
     }
 
     /// Removes and returns the value under `key` (Hyperf's `destroy`).
+    #[doc(alias = "destroy")]
     pub fn remove<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
         let removed = with_current(|cell, owner| {
             cell.write(owner, |entries| {
@@ -202,6 +203,7 @@ impl Context {
 
     /// Replaces the value under `key` with `f(current value)` and returns the new value
     /// (Hyperf's `override`; `override` is a reserved word in Rust).
+    #[doc(alias = "override")]
     pub fn update<T: Clone + Send + Sync + 'static>(
         key: &'static ContextKey<T>,
         f: impl FnOnce(Option<T>) -> T,
@@ -215,6 +217,7 @@ impl Context {
 
     /// The value under `key`; when there is none, stores `f()` first. `f` runs only when the
     /// value is absent.
+    #[doc(alias = "getOrSet")]
     pub fn get_or_set<T: Clone + Send + Sync + 'static>(
         key: &'static ContextKey<T>,
         f: impl FnOnce() -> T,
@@ -263,6 +266,7 @@ impl Context {
     /// .join()
     /// .unwrap();
     /// ```
+    #[doc(alias = "copy")]
     pub fn copy_from(coroutine: u64, keys: &[&dyn AnyContextKey]) -> usize {
         let wanted: Vec<u64> = keys.iter().map(|k| k.key_id()).collect();
         let copied: Vec<Entry> = live(coroutine)

@@ -45,17 +45,20 @@ pub fn stats() -> Stats {
 /// thread, or in a coroutine spawned with may directly). Hyperf reports `-1` there.
 ///
 /// Ids start at 1 and are never reused within a process.
+#[doc(alias = "getCid", alias = "Coroutine::id")]
 pub fn id() -> Option<u64> {
     with_frame(|frame| frame.map(Frame::id))
 }
 
 /// The id of the coroutine that spawned the current one: `Some(0)` for a coroutine spawned from
 /// a plain thread (a top-level coroutine), `None` outside a coroutine of this crate.
+#[doc(alias = "getPcid", alias = "parentId", alias = "Coroutine::pid")]
 pub fn parent_id() -> Option<u64> {
     with_frame(|frame| frame.map(Frame::parent))
 }
 
 /// Whether the caller runs in a coroutine spawned by this crate.
+#[doc(alias = "inCoroutine")]
 pub fn in_coroutine() -> bool {
     with_frame(|frame| frame.is_some())
 }
@@ -76,6 +79,7 @@ pub fn in_coroutine() -> bool {
 /// let handle = runtime::spawn(|| 6 * 7);
 /// assert_eq!(handle.join().unwrap(), 42);
 /// ```
+#[doc(alias = "Coroutine::create", alias = "co", alias = "go")]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

@@ -85,11 +85,13 @@ impl<T> PushError<T> {
     }
 
     /// Whether the push failed because the channel is closed.
+    #[doc(alias = "isClosing")]
     pub fn is_closed(&self) -> bool {
         matches!(self, PushError::Closed(_))
     }
 
     /// Whether the push failed because the timeout ran out.
+    #[doc(alias = "isTimeout")]
     pub fn is_timeout(&self) -> bool {
         matches!(self, PushError::Timeout(_))
     }
@@ -232,38 +234,45 @@ impl<T> Channel<T> {
     }
 
     /// Whether [`close`](Self::close) has been called.
+    #[doc(alias = "isClosing")]
     pub fn is_closed(&self) -> bool {
         self.inner.state.lock().closed
     }
 
     /// How many values are buffered.
+    #[doc(alias = "getLength", alias = "length")]
     pub fn len(&self) -> usize {
         self.inner.state.lock().buffer.len()
     }
 
     /// Whether no value is buffered.
+    #[doc(alias = "isEmpty")]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the buffer holds `capacity` values (a push would wait).
+    #[doc(alias = "isFull")]
     pub fn is_full(&self) -> bool {
         self.len() >= self.inner.capacity
     }
 
     /// How many values the buffer holds at most (at least 1).
+    #[doc(alias = "getCapacity")]
     pub fn capacity(&self) -> usize {
         self.inner.capacity
     }
 
     /// How many callers are parked in [`pop`](Self::pop) right now (a timed-out pop is not:
     /// it leaves at once).
+    #[doc(alias = "consumer_num")]
     pub fn waiting_poppers(&self) -> usize {
         self.inner.poppers.len()
     }
 
     /// How many callers are parked in [`push`](Self::push) right now (a timed-out push is
     /// not: it leaves at once).
+    #[doc(alias = "producer_num")]
     pub fn waiting_pushers(&self) -> usize {
         self.inner.pushers.len()
     }

@@ -84,21 +84,25 @@ impl Concurrent {
     }
 
     /// How many tasks run right now.
+    #[doc(alias = "getLength", alias = "getRunningCoroutineCount")]
     pub fn length(&self) -> usize {
         self.slots.taken()
     }
 
     /// The most tasks that run at once.
+    #[doc(alias = "getLimit")]
     pub fn limit(&self) -> usize {
         self.slots.limit()
     }
 
     /// Whether `limit` tasks run (a [`create`](Self::create) would wait).
+    #[doc(alias = "isFull")]
     pub fn is_full(&self) -> bool {
         self.length() >= self.limit()
     }
 
     /// Whether no task runs.
+    #[doc(alias = "isEmpty")]
     pub fn is_empty(&self) -> bool {
         self.length() == 0
     }

@@ -186,6 +186,7 @@ where
     }
 
     /// How many callbacks are added.
+    #[doc(alias = "count")]
     pub fn len(&self) -> usize {
         self.tasks.len()
     }

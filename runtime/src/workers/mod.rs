@@ -153,24 +153,28 @@ impl<M: Send + 'static> Workers<M> {
     }
 
     /// Called once, first, when the pool starts.
+    #[doc(alias = "onManagerStart")]
     pub fn on_manager_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
         self.callbacks.manager_start = Some(Arc::new(f));
         self
     }
 
     /// Called when a worker starts (also after each recycle).
+    #[doc(alias = "onWorkerStart")]
     pub fn on_worker_start(mut self, f: impl Fn(&Worker<M>) + Send + Sync + 'static) -> Self {
         self.callbacks.worker_start = Some(Arc::new(f));
         self
     }
 
     /// Called when a worker stops taking new work.
+    #[doc(alias = "onWorkerStop")]
     pub fn on_worker_stop(mut self, f: impl Fn(&Worker<M>) + Send + Sync + 'static) -> Self {
         self.callbacks.worker_stop = Some(Arc::new(f));
         self
     }
 
     /// Called when a worker's exit begins, before its in-flight work is waited for.
+    #[doc(alias = "onWorkerExit")]
     pub fn on_worker_exit(mut self, f: impl Fn(&Worker<M>) + Send + Sync + 'static) -> Self {
         self.callbacks.worker_exit = Some(Arc::new(f));
         self
@@ -179,6 +183,7 @@ impl<M: Send + 'static> Workers<M> {
     /// Called, in the receiving worker, for each message sent to it: the sender's worker id
     /// (`None` when sent from outside the pool) and the message. One worker's messages are
     /// handled one at a time, in the order they arrived.
+    #[doc(alias = "onPipeMessage")]
     pub fn on_pipe_message(
         mut self,
         f: impl Fn(&Worker<M>, Option<usize>, M) + Send + Sync + 'static,
@@ -188,6 +193,7 @@ impl<M: Send + 'static> Workers<M> {
     }
 
     /// Called once, last, when the pool has shut down.
+    #[doc(alias = "onShutdown")]
     pub fn on_shutdown(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
         self.callbacks.shutdown = Some(Arc::new(f));
         self
@@ -277,6 +283,7 @@ impl<M: Send + 'static> WorkerPool<M> {
 
     /// Sends `message` to worker `to`'s `on_pipe_message`, as from outside the pool (the
     /// sender id it sees is `None`).
+    #[doc(alias = "sendMessage")]
     pub fn send_message(&self, to: usize, message: M) -> Result<(), WorkerError> {
         self.shared.post.deliver(None, to, message)
     }

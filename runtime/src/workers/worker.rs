@@ -243,6 +243,7 @@ impl<M: Send + 'static> Worker<M> {
 
     /// Sends `message` to worker `to`'s `on_pipe_message`, which receives this worker's id as
     /// the sender. Messages from one sender arrive in the order sent.
+    #[doc(alias = "sendMessage")]
     pub fn send_message(&self, to: usize, message: M) -> Result<(), WorkerError> {
         let post = self
             .generation
