@@ -1,7 +1,9 @@
 //! [`Middleware`]: code around the handler, in a chain sorted by priority.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::{BoxError, Request, Response};
 
@@ -28,16 +30,58 @@ use crate::engine::{BoxError, Request, Response};
 /// # fn is_middleware(_: impl Middleware) {}
 /// # is_middleware(timing);
 /// ```
+///
+/// # Identity
+///
+/// When a chain is sorted by priority, a middleware registered twice runs once (Hyperf
+/// de-duplicates by class). What "the same middleware" means is its
+/// [`identity`](Self::identity):
+///
+/// - a type of yours: every value of the type is the same middleware, as in Hyperf — register
+///   `Auth` globally and on a route, and it runs once;
+/// - a closure: every registration is a middleware of its own, always — two closures (even two
+///   made by one function, with different captures) both run;
+/// - a type that overrides [`name`](Self::name): the name is its identity, so values of one
+///   type with different names are different middlewares (and types sharing a name are one).
+///
+/// A type whose values differ by configuration (`RequireRole("admin")`,
+/// `RequireRole("audit")`) should override `name` to include it, or return
+/// [`Identity::Distinct`] from `identity`: otherwise the second one in a sorted chain is
+/// dropped as a duplicate of the first.
 pub trait Middleware: Send + Sync + 'static {
     /// Handles `request`, usually by calling `next.run(request)` somewhere in between.
     fn process(&self, request: Request, next: Next<'_>) -> Result<Response, BoxError>;
 
-    /// The middleware's identity for de-duplication when chains are priority-sorted: two
-    /// entries with the same name are the same middleware (Hyperf compares class names). The
-    /// default is the type's name.
+    /// The middleware's name, for logs and `Debug`; the type's name unless overridden. A name
+    /// of your own also becomes the middleware's [`identity`](Self::identity).
     fn name(&self) -> &str {
         std::any::type_name::<Self>()
     }
+
+    /// What makes two registrations the same middleware when a sorted chain drops duplicates
+    /// (see [Identity](Middleware#identity)): the [`name`](Self::name) if it was overridden,
+    /// else the type. Closures are [`Identity::Distinct`].
+    fn identity(&self) -> Identity {
+        let name = self.name();
+        if name == std::any::type_name::<Self>() {
+            Identity::Type(TypeId::of::<Self>())
+        } else {
+            Identity::Name(name.to_owned())
+        }
+    }
+}
+
+/// What makes two registrations of middlewares the same middleware; see
+/// [Identity](Middleware#identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Identity {
+    /// Every value of this type is the same middleware (Hyperf's rule: by class).
+    Type(TypeId),
+    /// Every middleware with this name is the same middleware.
+    Name(String),
+    /// Every registration is a middleware of its own.
+    Distinct,
 }
 
 impl<F> Middleware for F
@@ -46,6 +90,12 @@ where
 {
     fn process(&self, request: Request, next: Next<'_>) -> Result<Response, BoxError> {
         self(request, next)
+    }
+
+    /// Closures have no name to tell them apart (closures of one function share their type's
+    /// name), and one closure type can carry different captures: each registration is its own.
+    fn identity(&self) -> Identity {
+        Identity::Distinct
     }
 }
 
@@ -95,20 +145,38 @@ impl fmt::Debug for Next<'_> {
     }
 }
 
-/// A middleware as registered: with a priority (default 0) and whether one was given.
+/// Which registrations are one middleware, fixed when it is registered.
+#[derive(Clone, PartialEq, Eq)]
+enum Key {
+    Type(TypeId),
+    Name(String),
+    /// A distinct middleware: a number no other registration has.
+    Registration(u64),
+}
+
+/// A middleware as registered: with a priority (default 0), whether one was given, and its
+/// identity.
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) middleware: Arc<dyn Middleware>,
     pub(crate) priority: i32,
     pub(crate) explicit_priority: bool,
+    key: Key,
 }
 
 impl Entry {
     pub(crate) fn new(middleware: Arc<dyn Middleware>, priority: Option<i32>) -> Self {
+        static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+        let key = match middleware.identity() {
+            Identity::Type(id) => Key::Type(id),
+            Identity::Name(name) => Key::Name(name),
+            Identity::Distinct => Key::Registration(REGISTRATIONS.fetch_add(1, Ordering::Relaxed)),
+        };
         Entry {
             middleware,
             priority: priority.unwrap_or(0),
             explicit_priority: priority.is_some(),
+            key,
         }
     }
 }
@@ -120,17 +188,16 @@ impl fmt::Debug for Entry {
 }
 
 /// Hyperf's `sortMiddlewares`: descending priority, ties in insertion order, then duplicates
-/// (by name) removed keeping the first occurrence.
-pub(crate) fn sort(entries: &[Entry]) -> Vec<Arc<dyn Middleware>> {
+/// (by identity) removed keeping the first occurrence.
+fn sort(entries: &[Entry]) -> Vec<Arc<dyn Middleware>> {
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     // The sort is stable: equal priorities keep their insertion order.
     sorted.sort_by_key(|e| std::cmp::Reverse(e.priority));
-    let mut seen: Vec<&str> = Vec::with_capacity(sorted.len());
+    let mut seen: Vec<&Key> = Vec::with_capacity(sorted.len());
     let mut chain = Vec::with_capacity(sorted.len());
     for entry in sorted {
-        let name = entry.middleware.name();
-        if !seen.contains(&name) {
-            seen.push(name);
+        if !seen.contains(&&entry.key) {
+            seen.push(&entry.key);
             chain.push(Arc::clone(&entry.middleware));
         }
     }

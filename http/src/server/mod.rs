@@ -20,7 +20,7 @@ pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
-pub use self::middleware::{Middleware, Next};
+pub use self::middleware::{Identity, Middleware, Next};
 pub use self::placement::Message;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
 pub use self::response::{HandlerResult, IntoResponse, Json};
