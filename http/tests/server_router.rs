@@ -337,3 +337,42 @@ fn a_missing_parameter_is_an_error_not_a_default() {
     assert_eq!(params(&routed).get("page"), None);
     assert!(params(&routed).parse::<u32>("page").is_err());
 }
+
+#[test]
+fn a_route_whose_constraint_does_not_compile_leaves_the_router_as_it_was() {
+    let mut router = Router::new();
+    // The first alternative (`/a`) is fine; the second one's constraint is not a regex.
+    let error = router
+        .get("/a[/{id:(}]", |_: Request| "a")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(error, RouteError::InvalidPattern { .. }),
+        "{error:?}"
+    );
+
+    assert_eq!(router.routes().count(), 0);
+    assert!(matches!(
+        router.dispatch(&Method::GET, "/a"),
+        Dispatched::NotFound
+    ));
+    router
+        .get("/a", |_: Request| "a")
+        .expect("nothing of the failed route is left to conflict with");
+}
+
+#[test]
+fn a_route_that_conflicts_on_one_method_registers_no_other_method() {
+    let mut router = Router::new();
+    router.post("/items", |_: Request| "create").unwrap();
+    let error = router
+        .route(&[Method::GET, Method::POST], "/items", |_: Request| "list")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(error, RouteError::Conflict { .. }), "{error:?}");
+
+    assert!(matches!(
+        router.dispatch(&Method::GET, "/items"),
+        Dispatched::MethodNotAllowed { .. }
+    ));
+}

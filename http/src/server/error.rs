@@ -1,11 +1,15 @@
-//! [`HttpError`]: an error that knows its HTTP status.
+//! [`HttpError`]: an error that knows its HTTP status, and how the server finds it inside
+//! other errors.
 
+use std::error::Error;
 use std::fmt;
 
 use http::StatusCode;
 
 /// An error meant for the client: the default exception handler answers it with its status
-/// and message. Any other error becomes a `500` whose body says nothing of the cause.
+/// and message, wherever it is in the error's chain of [`source`](Error::source)s and also
+/// inside an `anyhow::Error` a handler returned. Any other error becomes a `500` whose body
+/// says nothing of the cause, and an error-level log line.
 ///
 /// ```
 /// use hyperf_http::server::HttpError;
@@ -54,7 +58,7 @@ impl fmt::Display for HttpError {
     }
 }
 
-impl std::error::Error for HttpError {}
+impl Error for HttpError {}
 
 /// A panic caught in the request pipeline, turned into an error for the exception handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,4 +85,62 @@ impl fmt::Display for Panicked {
     }
 }
 
-impl std::error::Error for Panicked {}
+impl Error for Panicked {}
+
+/// The first error of type `T` in `error`, in its chain of [`source`](Error::source)s, or inside
+/// an `anyhow::Error` a handler returned: how the default exception handler finds an
+/// [`HttpError`] however it was wrapped, and how an exception handler of yours finds its own
+/// error types.
+///
+/// ```
+/// use hyperf_http::server::{HttpError, find_cause};
+/// use hyperf_http::{BoxError, StatusCode};
+///
+/// #[derive(Debug)]
+/// struct Lookup(HttpError);
+/// impl std::fmt::Display for Lookup {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("lookup failed") }
+/// }
+/// impl std::error::Error for Lookup {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) }
+/// }
+///
+/// let error: BoxError = Lookup(HttpError::new(StatusCode::NOT_FOUND, "no such user")).into();
+/// let found = find_cause::<HttpError>(&*error).unwrap();
+/// assert_eq!(found.status(), StatusCode::NOT_FOUND);
+/// ```
+pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a T> {
+    std::iter::successors(Some(error), |cause: &&'a (dyn Error + 'static)| {
+        (*cause).source()
+    })
+    .find_map(|cause| cause.downcast_ref::<T>())
+}
+
+/// An `anyhow::Error` returned by a handler, kept whole: its causes stay reachable through
+/// [`source`](Error::source) (anyhow's own conversion to a boxed error hides the outermost
+/// one).
+#[cfg(feature = "anyhow")]
+pub(crate) struct Anyhow(pub(crate) anyhow::Error);
+
+#[cfg(feature = "anyhow")]
+impl fmt::Debug for Anyhow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl fmt::Display for Anyhow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // With its causes: this is what the error log says of a request that failed.
+        write!(f, "{:#}", self.0)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl Error for Anyhow {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        let outermost: &(dyn Error + Send + Sync + 'static) = self.0.as_ref();
+        Some(outermost)
+    }
+}

@@ -8,7 +8,8 @@ use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
 use crate::engine::{BoxError, Response};
-use crate::server::error::HttpError;
+use crate::server::error::{HttpError, find_cause};
+use crate::server::router::ParamError;
 
 /// Turns errors of the request pipeline into responses. Handlers form a chain, ordered by
 /// priority (higher first), then registration; each valid handler gets the response so far and
@@ -102,8 +103,11 @@ impl ExceptionHandler for DefaultHandler {
         mut response: Response,
         propagation: &mut Propagation,
     ) -> Result<Response, BoxError> {
-        let (status, message) = match error.downcast_ref::<HttpError>() {
-            Some(http) => (http.status(), http.message().to_string()),
+        let (status, message) = match client_error(error) {
+            Some((status, message)) => {
+                log::debug!("request refused with {status}: {error}");
+                (status, message)
+            }
             None => {
                 log::error!("request failed: {error}");
                 let status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -122,6 +126,17 @@ impl ExceptionHandler for DefaultHandler {
         propagation.stop();
         Ok(response)
     }
+}
+
+/// The status and message for the client, when `error` is a client's mistake: an
+/// [`HttpError`] or a [`ParamError`] anywhere in it ([`find_cause`]). `None`: a server fault.
+fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
+    let error: &(dyn std::error::Error + 'static) = &**error;
+    find_cause::<HttpError>(error)
+        .map(|http| (http.status(), http.message().to_string()))
+        .or_else(|| {
+            find_cause::<ParamError>(error).map(|param| (param.status(), param.to_string()))
+        })
 }
 
 /// Runs the chain for `error`; `None` if a handler failed (the caller answers `400`).

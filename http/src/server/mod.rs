@@ -17,7 +17,7 @@ mod spec;
 
 pub use self::builder::{Server, ServerError};
 pub use self::config::{ConfigError, ServerConfig};
-pub use self::error::{HttpError, Panicked};
+pub use self::error::{HttpError, Panicked, find_cause};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
 pub use self::middleware::{Identity, Middleware, Next};

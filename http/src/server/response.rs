@@ -125,8 +125,24 @@ impl<T: IntoResponse> HandlerResult for T {
     }
 }
 
-impl<T: IntoResponse, E: Into<BoxError>> HandlerResult for Result<T, E> {
+impl<T: IntoResponse, E: Into<BoxError> + 'static> HandlerResult for Result<T, E> {
     fn into_result(self) -> Result<Response, BoxError> {
-        self.map(IntoResponse::into_response).map_err(Into::into)
+        self.map(IntoResponse::into_response).map_err(box_error)
     }
+}
+
+/// Boxes a handler's error so that what it carries stays findable
+/// ([`find_cause`](crate::server::find_cause)).
+fn box_error<E: Into<BoxError> + 'static>(error: E) -> BoxError {
+    #[cfg(feature = "anyhow")]
+    if std::any::TypeId::of::<E>() == std::any::TypeId::of::<anyhow::Error>() {
+        // Only on the error path, and only for anyhow: its own `Into<BoxError>` would hide the
+        // outermost error (an `HttpError` would lose its status).
+        let error: Box<dyn std::any::Any> = Box::new(error);
+        if let Ok(error) = error.downcast::<anyhow::Error>() {
+            return Box::new(crate::server::error::Anyhow(*error));
+        }
+        unreachable!("the type id says the error is an anyhow::Error");
+    }
+    error.into()
 }

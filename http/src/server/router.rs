@@ -208,11 +208,30 @@ pub struct Params {
     entries: Vec<(Arc<str>, String)>,
 }
 
-/// A parameter that is missing or does not parse as the type asked for.
+/// A parameter that is missing or does not parse as the type asked for: a mistake of the
+/// client's, which the default exception handler answers with `400 Bad Request` and this
+/// error's message (no error-level log).
+///
+/// Why `400` and not `404`: the path matched a route, so the resource's address is well-formed
+/// for the router; what failed is the client's value (`/users/99999999999` for a `u32` id,
+/// or a required optional segment left out), and nothing has said that no such resource
+/// exists. This is also what axum answers for a path that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError {
     name: String,
     reason: String,
+}
+
+impl ParamError {
+    /// The parameter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The status a client is answered with: `400 Bad Request`.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
 }
 
 impl fmt::Display for ParamError {
@@ -300,6 +319,12 @@ impl fmt::Debug for RouteRef<'_> {
     }
 }
 
+/// Where one (method, alternative) of a route being registered will be looked up.
+enum Lookup {
+    Static(String),
+    Dynamic { regex: Regex, names: Vec<Arc<str>> },
+}
+
 /// A piece of a concrete (optional-free) pattern.
 enum Part {
     Static(String),
@@ -327,8 +352,10 @@ impl Router {
         for alternative in &alternatives {
             compiled.push(parse_parts(alternative, &full)?);
         }
-        // Check every (method, alternative) before registering any.
+        // Everything that can fail — conflicts, constraint regexes — is checked before the
+        // router changes, so an `Err` leaves it exactly as it was.
         let mut keys = Vec::new();
+        let mut planned = Vec::new();
         for method in methods {
             for parts in &compiled {
                 let key = (method.clone(), normalise(parts));
@@ -339,16 +366,24 @@ impl Router {
                         existing: existing.clone(),
                     });
                 }
-                if let Some(path) = static_path(parts) {
-                    if let Some(shadow) = self.dynamic_match(method, &path) {
-                        return Err(RouteError::Conflict {
-                            method: method.clone(),
-                            pattern: full.clone(),
-                            existing: self.routes[shadow].pattern.to_string(),
-                        });
+                let lookup = match static_path(parts) {
+                    Some(path) => {
+                        if let Some(shadow) = self.dynamic_match(method, &path) {
+                            return Err(RouteError::Conflict {
+                                method: method.clone(),
+                                pattern: full.clone(),
+                                existing: self.routes[shadow].pattern.to_string(),
+                            });
+                        }
+                        Lookup::Static(path)
                     }
-                }
+                    None => {
+                        let (regex, names) = dynamic_regex(parts, &full)?;
+                        Lookup::Dynamic { regex, names }
+                    }
+                };
                 keys.push(key);
+                planned.push((method.clone(), lookup));
             }
         }
         let index = self.routes.len();
@@ -367,25 +402,22 @@ impl Router {
         for key in keys {
             self.registered.insert(key, full.clone());
         }
-        for method in methods {
-            for parts in &compiled {
-                match static_path(parts) {
-                    Some(path) => self
-                        .statics
-                        .entry(path.into())
-                        .or_default()
-                        .push((method.clone(), index)),
-                    None => {
-                        let (regex, names) = dynamic_regex(parts, &full)?;
-                        let groups = (0..names.len()).map(|i| format!("p{i}")).collect();
-                        self.dynamics.push(DynamicRoute {
-                            method: method.clone(),
-                            regex,
-                            names,
-                            groups,
-                            route: index,
-                        });
-                    }
+        for (method, lookup) in planned {
+            match lookup {
+                Lookup::Static(path) => self
+                    .statics
+                    .entry(path.into())
+                    .or_default()
+                    .push((method, index)),
+                Lookup::Dynamic { regex, names } => {
+                    let groups = (0..names.len()).map(|i| format!("p{i}")).collect();
+                    self.dynamics.push(DynamicRoute {
+                        method,
+                        regex,
+                        names,
+                        groups,
+                        route: index,
+                    });
                 }
             }
         }
