@@ -116,13 +116,19 @@ impl EngineConfig {
 
     /// How long a client may take to send a complete request head, counted from its first
     /// byte (and from the connection's start for its first request); and the longest pause
-    /// while it sends a body. Past it the connection is closed.
+    /// while it sends a body.
+    ///
+    /// Past it, a request the client has begun — part of its head, or a head and part of its
+    /// body — is answered `408 Request Timeout` with `Connection: close`, then the connection
+    /// closes (writing the `408` is bounded by the [write timeout](Self::write_timeout)). A
+    /// connection that has sent nothing yet is closed without a word.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// How long an idle keep-alive connection is kept open waiting for its next request.
+    /// How long an idle keep-alive connection is kept open waiting for its next request; then
+    /// it is closed without a word.
     pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.keep_alive_timeout = timeout;
         self

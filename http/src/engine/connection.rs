@@ -13,7 +13,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
 
-use crate::engine::registry::{ConnState, EngineShared, Registration};
+use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Request, Response};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
@@ -99,10 +99,24 @@ impl ReadBuffer {
 
 /// Why a connection loop ends early.
 enum Stop {
-    /// The client closed, timed out or the socket failed: nothing more can be said to it.
+    /// The client closed, timed out between requests, or the socket failed: nothing more can
+    /// be said to it.
     Gone,
-    /// The request was refused: answer with this status, then close.
+    /// The request was refused (also one that timed out part way): answer with this status,
+    /// then close.
     Refuse(DecodeError),
+}
+
+impl Stop {
+    /// Why a read of a request begun returned end-of-stream: the client closed, or the
+    /// request timed out (the timer thread shut the read side down) and gets a `408`.
+    fn ended(state: &ConnState) -> Self {
+        if state.timed_out() {
+            Stop::Refuse(DecodeError::TIMED_OUT)
+        } else {
+            Stop::Gone
+        }
+    }
 }
 
 impl From<io::Error> for Stop {
@@ -173,7 +187,7 @@ impl Connection {
         let version = head.version;
         let mut keep_alive = head.keep_alive;
         let request = into_request(head, body);
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
@@ -230,12 +244,17 @@ impl Connection {
                 // The head's time counts from its first byte (or the connection's start).
                 *started_at.get_or_insert(now) + millis(self.shared.config.request_timeout)
             };
-            self.state.deadline.store(deadline, Ordering::Relaxed);
+            self.state.set_deadline(deadline, Deadline::Read);
             let limit = limits.max_head_bytes + 1;
             let read = self.input.read_from(&mut self.stream, limit)?;
             if read == 0 {
-                // Closed by the client, or by the timer thread at the deadline.
-                return Ok(None);
+                // Closed by the client, or its read side by the timer thread at the deadline:
+                // between requests, without a word; part way through a head, with a `408`.
+                return if idle {
+                    Ok(None)
+                } else {
+                    Err(Stop::ended(&self.state))
+                };
             }
         }
     }
@@ -254,10 +273,10 @@ impl Connection {
                     self.send_continue()?;
                 }
                 while filled < length {
-                    self.extend_deadline(self.shared.config.request_timeout);
+                    self.extend_deadline(self.shared.config.request_timeout, Deadline::Read);
                     let read = self.stream.read(&mut body[filled..])?;
                     if read == 0 {
-                        return Err(Stop::Gone);
+                        return Err(Stop::ended(&self.state));
                     }
                     filled += read;
                 }
@@ -281,10 +300,10 @@ impl Connection {
                         self.send_continue()?;
                         asked_to_continue = true;
                     }
-                    self.extend_deadline(self.shared.config.request_timeout);
+                    self.extend_deadline(self.shared.config.request_timeout, Deadline::Read);
                     let limit = INITIAL_READ_BUFFER.max(limits.max_head_bytes + 1);
                     if self.input.read_from(&mut self.stream, limit)? == 0 {
-                        return Err(Stop::Gone);
+                        return Err(Stop::ended(&self.state));
                     }
                 }
             }
@@ -416,15 +435,15 @@ impl Connection {
         }
     }
 
-    fn extend_deadline(&self, by: std::time::Duration) {
+    fn extend_deadline(&self, by: std::time::Duration, kind: Deadline) {
         let deadline = self.shared.now_millis() + millis(by);
-        self.state.deadline.store(deadline, Ordering::Relaxed);
+        self.state.set_deadline(deadline, kind);
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        self.extend_deadline(self.shared.config.write_timeout);
+        self.extend_deadline(self.shared.config.write_timeout, Deadline::Write);
         self.stream.write_all(bytes)?;
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         Ok(())
     }
 
@@ -459,9 +478,9 @@ struct TimedWrites<'a> {
 impl Write for TimedWrites<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let deadline = self.shared.now_millis() + millis(self.shared.config.write_timeout);
-        self.state.deadline.store(deadline, Ordering::Relaxed);
+        self.state.set_deadline(deadline, Deadline::Write);
         let written = self.stream.write(data);
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         written
     }
 
