@@ -42,6 +42,10 @@
 //!   connection that has sent nothing is closed without a word), 60 s of keep-alive
 //!   idleness (closed without a word), `max_connections` (10,000).
 //! - RFC 9112's answers to malformed framing (`400`, `501`, `417`, `505`), then a close.
+//! - Every refusal is a lingering close: the answer is sent, the sending side shut down, and
+//!   what the client still sends is read and discarded (up to 2 s and 64 KiB,
+//!   [`EngineConfig::linger_timeout`], [`EngineConfig::linger_bytes`]) before the socket
+//!   closes, so that a client still sending reads the answer instead of a reset.
 //! - A handler's error or panic becomes a bare `500`; the connection and the server go on.
 //!
 //! Request bodies are buffered whole (bounded by the body limit) before the handler runs:

@@ -27,6 +27,9 @@ const INITIAL_READ_BUFFER: usize = 1024;
 const DIRECT_WRITE: usize = 16 * 1024;
 /// The output buffer is released after a response larger than this.
 const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
+/// The read buffer's size while lingering after a refusal: what the client still sends is
+/// read in pieces this large and discarded.
+const LINGER_BUFFER: usize = 16 * 1024;
 
 /// Initialised bytes with a window of unread data.
 struct ReadBuffer {
@@ -103,7 +106,7 @@ enum Stop {
     /// be said to it.
     Gone,
     /// The request was refused (also one that timed out part way): answer with this status,
-    /// then close.
+    /// then close after a lingering close.
     Refuse(DecodeError),
 }
 
@@ -168,13 +171,51 @@ impl Connection {
                     log::debug!("request refused: {error}");
                     let date = self.shared.date.get();
                     encode::write_simple(&mut self.output, error.status, true, &date);
-                    let _ = self.flush();
-                    break;
+                    if self.flush().is_ok()
+                        && self.stream.shutdown(std::net::Shutdown::Write).is_ok()
+                    {
+                        self.linger();
+                    }
+                    return;
                 }
             }
         }
         let _ = self.flush();
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// The lingering close after a refusal, once the answer is written and the sending side
+    /// shut down: reads and discards what the client still sends, until it closes, for at
+    /// most the linger's time and bytes. Closing with unread input would make the kernel
+    /// reset the connection, which can destroy the answer before the client has read it.
+    ///
+    /// Bounded: the timer thread shuts the read side down at the linger's deadline (from then
+    /// on reads return what is already buffered, then end-of-stream; the kernel resets a
+    /// connection shut down both ways when more arrives), and the bytes are counted. Marked
+    /// idle, so that a stopping engine shuts the read side down at its next tick too.
+    fn linger(&mut self) {
+        let config = &self.shared.config;
+        let mut left = config.linger_bytes;
+        if left == 0 || config.linger_timeout.is_zero() {
+            return;
+        }
+        self.state.idle.store(true, Ordering::SeqCst);
+        self.extend_deadline(config.linger_timeout, Deadline::Read);
+        let buffer = &mut self.input.data;
+        if buffer.len() < LINGER_BUFFER {
+            buffer.resize(LINGER_BUFFER, 0);
+        }
+        while left > 0
+            && self.state.deadline_pending()
+            && !self.state.winding_down(&self.shared.stopping)
+        {
+            let wanted = left.min(buffer.len());
+            match self.stream.read(&mut buffer[..wanted]) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left -= read,
+            }
+        }
+        self.state.clear_deadline();
     }
 
     /// One request and its response; `Ok(true)` when the connection can serve another.

@@ -200,6 +200,11 @@ impl ConnState {
         self.deadline.store(0, Ordering::Relaxed);
     }
 
+    /// Whether a deadline is armed and has not fired yet.
+    pub(crate) fn deadline_pending(&self) -> bool {
+        self.deadline.load(Ordering::Relaxed) != 0
+    }
+
     /// Whether a read's deadline has fired: the socket's read side is shut down, so the
     /// end-of-stream a read returns is the timeout's.
     pub(crate) fn timed_out(&self) -> bool {
