@@ -38,8 +38,14 @@
 //!   whole before the handler runs and never taken for the next request.
 //! - Every limit configurable ([`Limits`], [`EngineConfig`]): 64 KiB of head → `431`,
 //!   100 header fields → `431`, 8 KiB target → `414`, 8 MiB body → `413` (before reading it);
-//!   10 s to send a request head, 60 s of keep-alive idleness, `max_connections` (10,000).
+//!   10 s to send a request head (a head or body begun and stalled past it → `408`; a
+//!   connection that has sent nothing is closed without a word), 60 s of keep-alive
+//!   idleness (closed without a word), `max_connections` (10,000).
 //! - RFC 9112's answers to malformed framing (`400`, `501`, `417`, `505`), then a close.
+//! - Every refusal is a lingering close: the answer is sent, the sending side shut down, and
+//!   what the client still sends is read and discarded (up to 2 s and 64 KiB,
+//!   [`EngineConfig::linger_timeout`], [`EngineConfig::linger_bytes`]) before the socket
+//!   closes, so that a client still sending reads the answer instead of a reset.
 //! - A handler's error or panic becomes a bare `500`; the connection and the server go on.
 //!
 //! Request bodies are buffered whole (bounded by the body limit) before the handler runs:

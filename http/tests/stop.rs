@@ -177,3 +177,22 @@ fn binding_a_taken_address_fails() {
         "served"
     );
 }
+
+#[test]
+fn stop_cuts_a_lingering_close_short() {
+    // The linger after a refusal would outlast the grace many times over.
+    let config = EngineConfig::default()
+        .linger_timeout(Duration::from_secs(600))
+        .timer_tick(Duration::from_millis(20));
+    let engine = Engine::start("127.0.0.1:0", config, answer("served")).unwrap();
+    let mut client = Client::connect(engine.local_addr());
+    client.send("GET/bad\r\n\r\n");
+    client.response().assert_status(StatusCode::BAD_REQUEST);
+    // The engine has shut its sending side and lingers, reading; the client stays.
+    client.assert_closed();
+    assert_eq!(engine.connections(), 1);
+    let started = Instant::now();
+    let report = engine.stop(GRACE);
+    assert!(started.elapsed() < GRACE, "stop waited for the linger");
+    assert_eq!((report.drained, report.forced), (1, 0));
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Size limits on requests. Past each, the engine answers with the status named and closes the
-/// connection.
+/// connection (after a lingering close, see [`EngineConfig::linger_timeout`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub(crate) max_head_bytes: usize,
@@ -71,13 +71,16 @@ pub struct EngineConfig {
     pub(crate) request_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) linger_timeout: Duration,
+    pub(crate) linger_bytes: usize,
     pub(crate) timer_tick: Duration,
     pub(crate) stack_size: usize,
 }
 
 impl Default for EngineConfig {
     /// The [`Limits`] defaults; 10,000 connections; a 10 s request timeout, 60 s keep-alive
-    /// timeout, 30 s write timeout; 64 KiB connection stacks.
+    /// timeout, 30 s write timeout; a lingering close of up to 2 s and 64 KiB after a
+    /// refusal; 64 KiB connection stacks.
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
@@ -86,6 +89,8 @@ impl Default for EngineConfig {
             request_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(2),
+            linger_bytes: 64 * 1024,
             timer_tick: Duration::from_millis(100),
             stack_size: 64 * 1024,
         }
@@ -116,13 +121,19 @@ impl EngineConfig {
 
     /// How long a client may take to send a complete request head, counted from its first
     /// byte (and from the connection's start for its first request); and the longest pause
-    /// while it sends a body. Past it the connection is closed.
+    /// while it sends a body.
+    ///
+    /// Past it, a request the client has begun — part of its head, or a head and part of its
+    /// body — is answered `408 Request Timeout` with `Connection: close`, then the connection
+    /// closes (writing the `408` is bounded by the [write timeout](Self::write_timeout)). A
+    /// connection that has sent nothing yet is closed without a word.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// How long an idle keep-alive connection is kept open waiting for its next request.
+    /// How long an idle keep-alive connection is kept open waiting for its next request; then
+    /// it is closed without a word.
     pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.keep_alive_timeout = timeout;
         self
@@ -132,6 +143,25 @@ impl EngineConfig {
     /// connection is closed.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.write_timeout = timeout;
+        self
+    }
+
+    /// After a refused request (a `4xx` for a limit or malformed input, or a `408`), the
+    /// engine sends its answer, shuts its sending side down, then reads and discards what the
+    /// client still sends for at most this long before it closes (a "lingering close").
+    /// Closing at once while the client is still sending makes the kernel reset the
+    /// connection, and a reset can destroy the answer before the client reads it. A stopping
+    /// engine cuts the linger short. `Duration::ZERO` closes at once.
+    pub fn linger_timeout(mut self, timeout: Duration) -> Self {
+        self.linger_timeout = timeout;
+        self
+    }
+
+    /// The most bytes the lingering close after a refusal reads and discards (see
+    /// [`linger_timeout`](Self::linger_timeout)); past them the connection closes. 0 closes
+    /// at once.
+    pub fn linger_bytes(mut self, bytes: usize) -> Self {
+        self.linger_bytes = bytes;
         self
     }
 

@@ -13,7 +13,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
 
-use crate::engine::registry::{ConnState, EngineShared, Registration};
+use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Request, Response};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
@@ -27,6 +27,9 @@ const INITIAL_READ_BUFFER: usize = 1024;
 const DIRECT_WRITE: usize = 16 * 1024;
 /// The output buffer is released after a response larger than this.
 const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
+/// The read buffer's size while lingering after a refusal: what the client still sends is
+/// read in pieces this large and discarded.
+const LINGER_BUFFER: usize = 16 * 1024;
 
 /// Initialised bytes with a window of unread data.
 struct ReadBuffer {
@@ -99,10 +102,24 @@ impl ReadBuffer {
 
 /// Why a connection loop ends early.
 enum Stop {
-    /// The client closed, timed out or the socket failed: nothing more can be said to it.
+    /// The client closed, timed out between requests, or the socket failed: nothing more can
+    /// be said to it.
     Gone,
-    /// The request was refused: answer with this status, then close.
+    /// The request was refused (also one that timed out part way): answer with this status,
+    /// then close after a lingering close.
     Refuse(DecodeError),
+}
+
+impl Stop {
+    /// Why a read of a request begun returned end-of-stream: the client closed, or the
+    /// request timed out (the timer thread shut the read side down) and gets a `408`.
+    fn ended(state: &ConnState) -> Self {
+        if state.timed_out() {
+            Stop::Refuse(DecodeError::TIMED_OUT)
+        } else {
+            Stop::Gone
+        }
+    }
 }
 
 impl From<io::Error> for Stop {
@@ -154,13 +171,51 @@ impl Connection {
                     log::debug!("request refused: {error}");
                     let date = self.shared.date.get();
                     encode::write_simple(&mut self.output, error.status, true, &date);
-                    let _ = self.flush();
-                    break;
+                    if self.flush().is_ok()
+                        && self.stream.shutdown(std::net::Shutdown::Write).is_ok()
+                    {
+                        self.linger();
+                    }
+                    return;
                 }
             }
         }
         let _ = self.flush();
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// The lingering close after a refusal, once the answer is written and the sending side
+    /// shut down: reads and discards what the client still sends, until it closes, for at
+    /// most the linger's time and bytes. Closing with unread input would make the kernel
+    /// reset the connection, which can destroy the answer before the client has read it.
+    ///
+    /// Bounded: the timer thread shuts the read side down at the linger's deadline (from then
+    /// on reads return what is already buffered, then end-of-stream; the kernel resets a
+    /// connection shut down both ways when more arrives), and the bytes are counted. Marked
+    /// idle, so that a stopping engine shuts the read side down at its next tick too.
+    fn linger(&mut self) {
+        let config = &self.shared.config;
+        let mut left = config.linger_bytes;
+        if left == 0 || config.linger_timeout.is_zero() {
+            return;
+        }
+        self.state.idle.store(true, Ordering::SeqCst);
+        self.extend_deadline(config.linger_timeout, Deadline::Read);
+        let buffer = &mut self.input.data;
+        if buffer.len() < LINGER_BUFFER {
+            buffer.resize(LINGER_BUFFER, 0);
+        }
+        while left > 0
+            && self.state.deadline_pending()
+            && !self.state.winding_down(&self.shared.stopping)
+        {
+            let wanted = left.min(buffer.len());
+            match self.stream.read(&mut buffer[..wanted]) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left -= read,
+            }
+        }
+        self.state.clear_deadline();
     }
 
     /// One request and its response; `Ok(true)` when the connection can serve another.
@@ -173,7 +228,7 @@ impl Connection {
         let version = head.version;
         let mut keep_alive = head.keep_alive;
         let request = into_request(head, body);
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
@@ -230,12 +285,17 @@ impl Connection {
                 // The head's time counts from its first byte (or the connection's start).
                 *started_at.get_or_insert(now) + millis(self.shared.config.request_timeout)
             };
-            self.state.deadline.store(deadline, Ordering::Relaxed);
+            self.state.set_deadline(deadline, Deadline::Read);
             let limit = limits.max_head_bytes + 1;
             let read = self.input.read_from(&mut self.stream, limit)?;
             if read == 0 {
-                // Closed by the client, or by the timer thread at the deadline.
-                return Ok(None);
+                // Closed by the client, or its read side by the timer thread at the deadline:
+                // between requests, without a word; part way through a head, with a `408`.
+                return if idle {
+                    Ok(None)
+                } else {
+                    Err(Stop::ended(&self.state))
+                };
             }
         }
     }
@@ -254,10 +314,10 @@ impl Connection {
                     self.send_continue()?;
                 }
                 while filled < length {
-                    self.extend_deadline(self.shared.config.request_timeout);
+                    self.extend_deadline(self.shared.config.request_timeout, Deadline::Read);
                     let read = self.stream.read(&mut body[filled..])?;
                     if read == 0 {
-                        return Err(Stop::Gone);
+                        return Err(Stop::ended(&self.state));
                     }
                     filled += read;
                 }
@@ -281,10 +341,10 @@ impl Connection {
                         self.send_continue()?;
                         asked_to_continue = true;
                     }
-                    self.extend_deadline(self.shared.config.request_timeout);
+                    self.extend_deadline(self.shared.config.request_timeout, Deadline::Read);
                     let limit = INITIAL_READ_BUFFER.max(limits.max_head_bytes + 1);
                     if self.input.read_from(&mut self.stream, limit)? == 0 {
-                        return Err(Stop::Gone);
+                        return Err(Stop::ended(&self.state));
                     }
                 }
             }
@@ -416,15 +476,15 @@ impl Connection {
         }
     }
 
-    fn extend_deadline(&self, by: std::time::Duration) {
+    fn extend_deadline(&self, by: std::time::Duration, kind: Deadline) {
         let deadline = self.shared.now_millis() + millis(by);
-        self.state.deadline.store(deadline, Ordering::Relaxed);
+        self.state.set_deadline(deadline, kind);
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        self.extend_deadline(self.shared.config.write_timeout);
+        self.extend_deadline(self.shared.config.write_timeout, Deadline::Write);
         self.stream.write_all(bytes)?;
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         Ok(())
     }
 
@@ -459,9 +519,9 @@ struct TimedWrites<'a> {
 impl Write for TimedWrites<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let deadline = self.shared.now_millis() + millis(self.shared.config.write_timeout);
-        self.state.deadline.store(deadline, Ordering::Relaxed);
+        self.state.set_deadline(deadline, Deadline::Write);
         let written = self.stream.write(data);
-        self.state.deadline.store(0, Ordering::Relaxed);
+        self.state.clear_deadline();
         written
     }
 

@@ -135,15 +135,34 @@ impl Drop for Registration {
     }
 }
 
+/// What the timer thread does to a connection whose deadline has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// A read is bounded: only the read side is shut down, so the blocked read returns
+    /// end-of-stream and the connection can still answer (`408`) and close.
+    Read,
+    /// A write is bounded: the socket is shut down both ways, so the blocked write fails.
+    Write,
+}
+
+/// The low bit of `ConnState::deadline`: set for a [`Deadline::Write`].
+const WRITE_BIT: u64 = 1;
+
 /// What the engine's timer thread and a stop know of a connection.
 pub(crate) struct ConnState {
     /// The socket, shut down by the timer thread when `deadline` passes. Only used while the
     /// connection is registered with the engine, and a connection deregisters before it closes
     /// its socket, so the descriptor is always the connection's own.
     fd: RawFd,
-    /// Milliseconds since the engine's epoch after which the connection is closed; 0: none.
-    pub(crate) deadline: AtomicU64,
-    /// Waiting for the next request with nothing buffered: a stopping engine closes it.
+    /// Milliseconds since the engine's epoch after which the timer thread shuts the socket
+    /// down, shifted left by one, with [`WRITE_BIT`] for a write's deadline; 0: none. One
+    /// word, so a deadline and its kind are always seen together.
+    deadline: AtomicU64,
+    /// Set (for good) by the timer thread before it shuts the read side down at a read's
+    /// deadline: the end-of-stream that follows is the engine's, not the client's.
+    timed_out: AtomicBool,
+    /// Waiting for the next request with nothing buffered, or lingering after a refusal: a
+    /// stopping engine closes it.
     pub(crate) idle: AtomicBool,
     /// The connection's coroutine, once spawned: cancelled when a stop's grace runs out.
     pub(crate) coroutine: Mutex<Option<runtime::JoinHandle<()>>>,
@@ -157,10 +176,39 @@ impl ConnState {
         ConnState {
             fd,
             deadline: AtomicU64::new(0),
+            timed_out: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             coroutine: Mutex::new(None),
             closing: OnceLock::new(),
         }
+    }
+
+    /// Arms the deadline: at `at` (milliseconds since the engine's epoch, see
+    /// [`EngineShared::now_millis`]) the timer thread ends the read or write in progress.
+    pub(crate) fn set_deadline(&self, at: u64, kind: Deadline) {
+        let bit = match kind {
+            Deadline::Read => 0,
+            Deadline::Write => WRITE_BIT,
+        };
+        // Far-off deadlines (a timeout of `Duration::MAX`) saturate instead of wrapping.
+        let at = at.min(u64::MAX >> 2);
+        self.deadline.store((at << 1) | bit, Ordering::Relaxed);
+    }
+
+    /// Disarms the deadline.
+    pub(crate) fn clear_deadline(&self) {
+        self.deadline.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether a deadline is armed and has not fired yet.
+    pub(crate) fn deadline_pending(&self) -> bool {
+        self.deadline.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a read's deadline has fired: the socket's read side is shut down, so the
+    /// end-of-stream a read returns is the timeout's.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
     }
 
     /// Whether the connection should close once idle: the engine stops, or its spawner asked.
@@ -197,6 +245,31 @@ impl Deref for Listed<'_> {
 }
 
 impl Listed<'_> {
+    /// Fires the connection's deadline if it has passed by `now`: a read's deadline shuts the
+    /// read side down (the connection may still write its `408`, itself bounded by the write
+    /// timeout), a write's shuts the socket down both ways.
+    pub(crate) fn fire_deadline_at(&self, now: u64) {
+        let deadline = self.0.deadline.load(Ordering::Relaxed);
+        if deadline == 0 || now < deadline >> 1 {
+            return;
+        }
+        // A deadline the connection has replaced meanwhile (its read completed) is not fired.
+        if self
+            .0
+            .deadline
+            .compare_exchange(deadline, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        if deadline & WRITE_BIT == 0 {
+            self.0.timed_out.store(true, Ordering::SeqCst);
+            self.shut_down_how(std::net::Shutdown::Read);
+        } else {
+            self.shut_down();
+        }
+    }
+
     /// Shuts the socket down: the connection's blocked read or write returns.
     pub(crate) fn shut_down(&self) {
         self.shut_down_how(std::net::Shutdown::Both);

@@ -70,6 +70,8 @@ struct EngineSettings {
     request_timeout: Option<f64>,
     keep_alive_timeout: Option<f64>,
     write_timeout: Option<f64>,
+    linger_timeout: Option<f64>,
+    linger_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +131,7 @@ impl EngineSettings {
             ("request_timeout", self.request_timeout),
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("write_timeout", self.write_timeout),
+            ("linger_timeout", self.linger_timeout),
         ] {
             if let Some(value) = value {
                 seconds(name, value)?;
@@ -166,6 +169,12 @@ impl EngineSettings {
         }
         if let Some(v) = self.write_timeout {
             config = config.write_timeout(duration(v));
+        }
+        if let Some(v) = self.linger_timeout {
+            config = config.linger_timeout(duration(v));
+        }
+        if let Some(v) = self.linger_bytes {
+            config = config.linger_bytes(v);
         }
         config
     }

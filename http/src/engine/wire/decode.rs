@@ -20,6 +20,11 @@ pub(crate) struct DecodeError {
 }
 
 impl DecodeError {
+    /// A request whose head (or body) the client stopped sending part way, past the request
+    /// timeout.
+    pub(crate) const TIMED_OUT: DecodeError =
+        DecodeError::new(StatusCode::REQUEST_TIMEOUT, "request timed out part way");
+
     const fn new(status: StatusCode, reason: &'static str) -> Self {
         DecodeError { status, reason }
     }
