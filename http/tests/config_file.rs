@@ -106,3 +106,30 @@ fn a_missing_file_is_an_io_error() {
         Err(ConfigError::Io(_))
     ));
 }
+
+#[test]
+fn the_lingering_close_is_set_from_the_settings() {
+    let text = FULL.replace(
+        "request_timeout = 2.0",
+        "request_timeout = 2.0\nlinger_timeout = 0.5\nlinger_bytes = 4096",
+    );
+    let config = ServerConfig::from_toml(&text).unwrap();
+    let expected = EngineConfig::default()
+        .limits(Limits::default().max_body_bytes(1024))
+        .request_timeout(Duration::from_secs(2))
+        .linger_timeout(Duration::from_millis(500))
+        .linger_bytes(4096);
+    assert_eq!(
+        config.spec("admin").unwrap().engine_config(),
+        Some(&expected)
+    );
+}
+
+#[test]
+fn a_negative_linger_timeout_is_refused() {
+    let text = FULL.replace("request_timeout = 2.0", "linger_timeout = -1.0");
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Invalid(_))
+    ));
+}
