@@ -46,7 +46,9 @@
 //!   [`yield_timeout`](Coordinator::yield_timeout), [`resume`](Coordinator::resume),
 //!   [`is_closing`](Coordinator::is_closing), [`resumed`](Coordinator::resumed) for async code.
 //! - [`CoordinatorManager`] — `until(name)` and `clear(name)`; names in [`constants`].
-//! - [`Timer`] — callbacks after a delay, on an interval or at shutdown, ended by a coordinator.
+//! - [`Timer`] — callbacks after a delay, on an interval or at shutdown, ended by a coordinator;
+//!   [`Timer::with_runner`] decides what surrounds each callback call (the `runtime` crate's
+//!   `runtime::timer()` makes each one a runtime scope, with `Context` and `defer`).
 //! - [`WaitList`] — the wait queue the latch is built on, for building other primitives.
 //!
 //! # Guarantees that may's own primitives do not give
@@ -77,5 +79,5 @@ mod wait_list;
 
 pub use crate::coordinator::{Coordinator, Resumed};
 pub use crate::manager::CoordinatorManager;
-pub use crate::timer::{TickControl, Timer, TimerId, TimerStats};
+pub use crate::timer::{TickControl, Timer, TimerCall, TimerId, TimerStats};
 pub use crate::wait_list::{AsyncWait, WaitList, WaitOutcome};

@@ -62,6 +62,16 @@ pub struct TimerStats {
 /// should not block their OS thread (`std::thread::sleep`, long std locks), and must fit in
 /// may's configured coroutine stack size.
 ///
+/// # Callbacks and the `runtime` crate
+///
+/// These coroutines are plain may coroutines, not coroutines of the `runtime` crate: in a
+/// callback of a timer made by [`new`](Self::new) or [`with_closing`](Self::with_closing),
+/// `runtime::Context` panics, `runtime::defer` panics (`runtime::try_defer` returns its error)
+/// and `runtime::id()` is `None`. Use `runtime::timer()` (or `runtime::timer_with_closing`)
+/// instead: it returns a `Timer` like this one whose every callback call runs as a runtime
+/// scope of its own. Any other wrapping of the calls can be had with
+/// [`with_runner`](Self::with_runner).
+///
 /// Clones share the timers; dropping every handle does not cancel scheduled timers.
 ///
 /// # Example
@@ -101,6 +111,36 @@ struct Shared {
     cleared: AtomicU64,
     /// Registered on the closing coordinator while pending: its waker stops every timer.
     closing_watch: Mutex<Option<Resumed>>,
+    /// Wraps every callback call, if the owner asked for it.
+    runner: Option<Runner>,
+}
+
+/// How a [`Timer`] made by [`Timer::with_runner`] runs each callback call.
+type Runner = Box<dyn Fn(TimerCall<'_>) + Send + Sync>;
+
+/// One call of a [`Timer`] callback, handed to the runner of [`Timer::with_runner`], which
+/// decides what surrounds it.
+///
+/// The runner calls [`run`](Self::run) once, on the coroutine it was given the call on (the
+/// call borrows the timer's state, so it cannot be sent elsewhere). A runner that returns
+/// without calling `run` skips the call: it is counted as fired, and a
+/// [`tick`](Timer::tick) goes on as after [`TickControl::Continue`].
+pub struct TimerCall<'a> {
+    call: &'a mut dyn FnMut(),
+}
+
+impl TimerCall<'_> {
+    /// Runs the callback. A panic in it unwinds out of this call and through the runner; the
+    /// timer catches, logs and counts it once the runner has unwound.
+    pub fn run(self) {
+        (self.call)();
+    }
+}
+
+impl fmt::Debug for TimerCall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerCall").finish_non_exhaustive()
+    }
 }
 
 /// Wakes the timers of a [`Shared`] when the closing coordinator resumes. Holds a weak
@@ -130,6 +170,43 @@ impl Timer {
 
     /// A timer service whose timers end when `closing` is resumed.
     pub fn with_closing(closing: Coordinator) -> Self {
+        Self::build(closing, None)
+    }
+
+    /// A timer service whose timers end when `closing` is resumed and whose every callback call
+    /// is handed to `runner`, which runs it ([`TimerCall::run`]) inside whatever it sets up
+    /// around it — a scope, a log context, a measurement.
+    ///
+    /// The runner runs on the timer's coroutine, once per call (each tick is a call of its
+    /// own). Everything else — when callbacks run, `is_closing`, [`clear`](Self::clear),
+    /// [`stats`](Self::stats), a panic being logged and counted — is as for
+    /// [`with_closing`](Self::with_closing); a panic of the runner itself counts as the call's.
+    /// `runtime::timer_with_closing` is this with a runner that makes each call a runtime scope.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use coordinator::{Coordinator, Timer};
+    ///
+    /// let (events, received) = mpsc::channel();
+    /// let around = events.clone();
+    /// let timer = Timer::with_runner(Coordinator::new(), move |call| {
+    ///     around.send("before").unwrap();
+    ///     call.run();
+    ///     around.send("after").unwrap();
+    /// });
+    /// timer.after(Duration::from_millis(1), move |_| events.send("callback").unwrap());
+    /// let seen: Vec<_> = (0..3).map(|_| received.recv().unwrap()).collect();
+    /// assert_eq!(seen, ["before", "callback", "after"]);
+    /// ```
+    pub fn with_runner<R>(closing: Coordinator, runner: R) -> Self
+    where
+        R: Fn(TimerCall<'_>) + Send + Sync + 'static,
+    {
+        Self::build(closing, Some(Box::new(runner)))
+    }
+
+    fn build(closing: Coordinator, runner: Option<Runner>) -> Self {
         let shared = Arc::new(Shared {
             closing,
             timers: Mutex::new(HashMap::new()),
@@ -138,6 +215,7 @@ impl Timer {
             panicked: AtomicU64::new(0),
             cleared: AtomicU64::new(0),
             closing_watch: Mutex::new(None),
+            runner,
         });
         let mut watch = shared.closing.resumed();
         let waker = Waker::from(Arc::new(ClosingWake(Arc::downgrade(&shared))));
@@ -276,10 +354,27 @@ impl Timer {
 }
 
 impl Shared {
+    /// Calls `callback` (through the runner, if there is one); `None` if it panicked or the
+    /// runner skipped it.
     fn run_callback<R>(&self, id: TimerId, callback: impl FnOnce() -> R) -> Option<R> {
         self.fired.fetch_add(1, Ordering::Relaxed);
-        match catch_unwind(AssertUnwindSafe(callback)) {
-            Ok(value) => Some(value),
+        let call = || match &self.runner {
+            None => Some(callback()),
+            Some(runner) => {
+                let mut callback = Some(callback);
+                let mut value = None;
+                runner(TimerCall {
+                    call: &mut || {
+                        if let Some(callback) = callback.take() {
+                            value = Some(callback());
+                        }
+                    },
+                });
+                value
+            }
+        };
+        match catch_unwind(AssertUnwindSafe(call)) {
+            Ok(value) => value,
             Err(payload) => {
                 self.panicked.fetch_add(1, Ordering::Relaxed);
                 log::error!(
@@ -313,6 +408,7 @@ impl fmt::Debug for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timer")
             .field("closing", &self.shared.closing)
+            .field("runner", &self.shared.runner.is_some())
             .field("stats", &self.stats())
             .finish()
     }

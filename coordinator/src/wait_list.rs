@@ -145,6 +145,14 @@ impl WaitList {
     /// The async form of [`wait`](Self::wait), without a deadline (use your executor's timer
     /// around the future for one). Checks `ready` under the list lock; registers `cx`'s waker
     /// (or refreshes it) when not ready.
+    ///
+    /// A re-poll may pass another waker than the last one (a future moved to another task, a
+    /// `select!` polling it from a new branch): a notification that arrives at any point wakes
+    /// the waker of the latest poll, or that poll itself returns
+    /// [`Notified`](WaitOutcome::Notified). When `ready` holds on a re-poll, the wait is
+    /// withdrawn: a notification not yet delivered to it goes to the next waiter instead, and
+    /// one already delivered counts as consumed by this waiter, which returns
+    /// [`Ready`](WaitOutcome::Ready).
     pub fn poll_wait(
         &self,
         wait: &mut AsyncWait,
@@ -153,19 +161,22 @@ impl WaitList {
     ) -> Poll<WaitOutcome> {
         let mut queue = self.queue.lock();
         if ready() {
-            if let Some((key, _)) = wait.registration.take() {
+            if let Some((key, cell)) = wait.registration.take() {
                 queue.waiters.remove(&key);
+                drop(queue);
+                // The waiter goes on with its condition met: a notification it already had is
+                // spent on it; one in flight finds it withdrawn and moves on.
+                cell.withdraw();
             }
             return Poll::Ready(WaitOutcome::Ready);
         }
         match &wait.registration {
             Some((key, cell)) => {
-                if cell.state() == NOTIFIED {
+                if let Some(ended) = cell.set_waker(cx.waker()) {
                     queue.waiters.remove(key);
                     wait.registration = None;
-                    return Poll::Ready(WaitOutcome::Notified);
+                    return Poll::Ready(ended);
                 }
-                cell.set_waker(cx.waker());
             }
             None => {
                 let cell = Arc::new(WaitCell::for_task(cx.waker().clone()));
@@ -177,20 +188,23 @@ impl WaitList {
     }
 
     /// Withdraws an async wait (call it from your future's `Drop`). A notification the wait had
-    /// received but not yet consumed is passed on to the next waiter.
+    /// received but not yet consumed is passed on to the next waiter; one still on its way finds
+    /// the wait withdrawn and goes to the next waiter itself.
     pub fn cancel(&self, wait: &mut AsyncWait) {
         if let Some((key, cell)) = wait.registration.take() {
             self.deregister(key, &cell, false);
         }
     }
 
-    /// Wakes the longest-waiting waiter that has not timed out. Returns whether one was woken.
+    /// Wakes the longest-waiting waiter that has neither timed out nor withdrawn. Returns
+    /// whether one was woken.
     pub fn notify_one(&self) -> bool {
         loop {
             let Some((_, cell)) = self.queue.lock().waiters.pop_first() else {
                 return false;
             };
-            // The lock is released before waking: a wake-up may run arbitrary code (a waker).
+            // The list lock is released before waking: a wake-up may run arbitrary code (a
+            // waker), and the cell wakes outside its own lock too.
             if cell.notify() {
                 return true;
             }
@@ -216,9 +230,12 @@ impl WaitList {
         self.len() == 0
     }
 
+    /// Removes a waiter. Unless it has `consumed` its outcome, it is also withdrawn: a
+    /// notifier that already took it off the list but has not delivered yet then fails and
+    /// wakes the next waiter, and a notification delivered but not consumed is passed on here.
     fn deregister(&self, key: u64, cell: &WaitCell, consumed: bool) {
         self.queue.lock().waiters.remove(&key);
-        if !consumed && cell.state() == NOTIFIED {
+        if !consumed && cell.withdraw() == NOTIFIED {
             self.notify_one();
         }
     }
@@ -252,12 +269,42 @@ impl Drop for Registration<'_> {
     }
 }
 
+// The life of a `WaitCell`
+//
+// A cell is made for one wait and is in one of four states:
+//
+//   WAITING ── a notifier (`notify`) ───────────────────────────────> NOTIFIED
+//   WAITING ── the deadline thread, or a thread waiter's own clock ──> TIMED_OUT
+//   WAITING ── the waiter withdrawing (`withdraw`) ─────────────────> CANCELLED
+//
+// - Only these three transitions exist, each a compare-exchange from WAITING, so the state
+//   leaves WAITING exactly once and the three end states are final. Exactly one party wins.
+// - A notifier or the deadline that wins wakes the waiter; one that loses does nothing (a
+//   notifier that loses goes on to the next waiter). The waiter withdraws when it leaves
+//   without consuming an outcome — a dropped future, an unwinding (cancelled) coroutine, a
+//   re-poll that finds its condition true — and wakes nobody: it is not parked. A withdraw
+//   that loses to NOTIFIED learns that it holds a notification to pass on or consume.
+// - The waker. A blocking cell's `Blocker` is fixed for the cell's life, and an `unpark`
+//   before the `park` makes the park return at once; the waiter re-reads the state after each
+//   park. So "exchange, then unpark" cannot lose a wake-up, and needs no lock.
+//   An async cell's waker changes with every poll. It lives under the cell's `task` lock, and
+//   every exchange out of WAITING on an async cell is made under that lock too:
+//     * a re-poll (`set_waker`): lock; if the state is not WAITING, return it; else store the
+//       new waker; unlock;
+//     * a notifier (`finish`): lock; exchange WAITING -> NOTIFIED; take the waker; unlock;
+//       wake it.
+//   The two critical sections are ordered: if the notifier's comes first the re-poll sees
+//   NOTIFIED and completes; if the re-poll's comes first the notifier takes the waker the
+//   re-poll stored. No notification is lost, whichever waker the task polled with last.
+// - Wakers are woken, and replaced ones dropped, after the cell's lock is released: a waker
+//   may run arbitrary code, even poll the future again. Lock order: the list lock, then the
+//   cell's lock (a re-poll); a notifier holds at most one of them at a time.
 const WAITING: u8 = 0;
 const NOTIFIED: u8 = 1;
 const TIMED_OUT: u8 = 2;
+const CANCELLED: u8 = 3;
 
-/// One parked waiter. Its state leaves `WAITING` exactly once — to `NOTIFIED` by a notifier or
-/// to `TIMED_OUT` by the deadline — and only the side that wins that race wakes it.
+/// One parked waiter; see "The life of a `WaitCell`" above for its states.
 pub(crate) struct WaitCell {
     state: AtomicU8,
     wake: Wake,
@@ -267,7 +314,8 @@ enum Wake {
     /// A may coroutine or an OS thread: may's `Blocker` parks either correctly, and checks for
     /// cancellation when it parks a coroutine.
     Blocker(may::sync::Blocker),
-    Task(Mutex<Waker>),
+    /// An async task: the waker of its latest poll, until a notifier takes it.
+    Task(Mutex<Option<Waker>>),
 }
 
 impl WaitCell {
@@ -281,7 +329,7 @@ impl WaitCell {
     fn for_task(waker: Waker) -> Self {
         WaitCell {
             state: AtomicU8::new(WAITING),
-            wake: Wake::Task(Mutex::new(waker)),
+            wake: Wake::Task(Mutex::new(Some(waker))),
         }
     }
 
@@ -289,13 +337,32 @@ impl WaitCell {
         self.state.load(Ordering::Acquire)
     }
 
-    fn set_waker(&self, waker: &Waker) {
-        if let Wake::Task(current) = &self.wake {
-            let mut current = current.lock();
-            if !current.will_wake(waker) {
-                current.clone_from(waker);
-            }
+    /// Moves the state from WAITING to `to`; whether this call did.
+    fn leave_waiting(&self, to: u8) -> bool {
+        self.state
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// A re-poll's waker: stored if the wait is still on, else the outcome it ended with.
+    fn set_waker(&self, waker: &Waker) -> Option<WaitOutcome> {
+        let Wake::Task(slot) = &self.wake else {
+            unreachable!("async waits always use a task cell")
+        };
+        let mut current = slot.lock();
+        match self.state() {
+            WAITING => {}
+            NOTIFIED => return Some(WaitOutcome::Notified),
+            TIMED_OUT => return Some(WaitOutcome::TimedOut),
+            _ => unreachable!("a withdrawn wait is not polled again"),
         }
+        if current.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return None;
+        }
+        let replaced = current.replace(waker.clone());
+        drop(current);
+        drop(replaced);
+        None
     }
 
     fn notify(&self) -> bool {
@@ -307,18 +374,52 @@ impl WaitCell {
         self.finish(TIMED_OUT)
     }
 
+    /// Ends the wait with `to` and wakes the waiter, if the wait was still on.
     fn finish(&self, to: u8) -> bool {
-        let won = self
-            .state
-            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if won {
-            match &self.wake {
-                Wake::Blocker(blocker) => blocker.unpark(),
-                Wake::Task(waker) => waker.lock().wake_by_ref(),
+        match &self.wake {
+            Wake::Blocker(blocker) => {
+                let won = self.leave_waiting(to);
+                if won {
+                    blocker.unpark();
+                }
+                won
+            }
+            Wake::Task(slot) => {
+                let waker = {
+                    let mut slot = slot.lock();
+                    if !self.leave_waiting(to) {
+                        return false;
+                    }
+                    slot.take()
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                true
             }
         }
-        won
+    }
+
+    /// The waiter leaves without consuming an outcome. Returns the state it found: WAITING if
+    /// it withdrew the wait (nobody will wake it now), else the outcome that ended it first.
+    fn withdraw(&self) -> u8 {
+        match &self.wake {
+            Wake::Blocker(_) => match self.leave_waiting(CANCELLED) {
+                true => WAITING,
+                false => self.state(),
+            },
+            Wake::Task(slot) => {
+                let mut slot = slot.lock();
+                if self.leave_waiting(CANCELLED) {
+                    let waker = slot.take();
+                    drop(slot);
+                    drop(waker);
+                    WAITING
+                } else {
+                    self.state()
+                }
+            }
+        }
     }
 
     fn park_until(self: &Arc<Self>, deadline: Option<Instant>) -> WaitOutcome {

@@ -212,3 +212,84 @@ fn worker_exit_is_the_default_closing_coordinator() {
             ))
     );
 }
+
+#[test]
+fn runner_surrounds_every_tick_call() {
+    setup();
+    let (events, received) = mpsc::channel();
+    let around = events.clone();
+    let timer = Timer::with_runner(Coordinator::new(), move |call| {
+        around.send("before").unwrap();
+        call.run();
+        around.send("after").unwrap();
+    });
+    let mut calls = 0;
+    timer.tick(Duration::from_millis(1), move |_| {
+        calls += 1;
+        events.send("tick").unwrap();
+        if calls == 2 {
+            TickControl::Stop
+        } else {
+            TickControl::Continue
+        }
+    });
+    let seen: Vec<_> = (0..6)
+        .map(|_| received.recv_timeout(LIMIT).unwrap())
+        .collect();
+    assert_eq!(seen, ["before", "tick", "after", "before", "tick", "after"]);
+    eventually(LIMIT, "the tick finishes", || timer.stats().active == 0);
+    assert_eq!(timer.stats().fired, 2);
+}
+
+#[test]
+fn runner_that_skips_a_call_counts_it_fired_and_the_tick_goes_on() {
+    setup();
+    let skip = std::sync::atomic::AtomicBool::new(true);
+    let timer = Timer::with_runner(Coordinator::new(), move |call| {
+        if !skip.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            call.run();
+        }
+    });
+    let (calls, received) = mpsc::channel();
+    timer.tick(Duration::from_millis(1), move |_| {
+        calls.send(()).unwrap();
+        TickControl::Stop
+    });
+    assert_eq!(received.recv_timeout(LIMIT), Ok(()));
+    eventually(LIMIT, "the tick finishes", || timer.stats().active == 0);
+    assert_eq!(
+        timer.stats().fired,
+        2,
+        "the skipped call and the one that ran"
+    );
+}
+
+#[test]
+fn panic_through_the_runner_is_counted_and_the_service_goes_on() {
+    let closing = Coordinator::new();
+    setup();
+    let (unwound, received_unwind) = mpsc::channel();
+    let timer = Timer::with_runner(closing.clone(), move |call| {
+        struct Guard(mpsc::Sender<()>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.send(()).unwrap();
+            }
+        }
+        let _guard = Guard(unwound.clone());
+        call.run();
+    });
+    timer.after(Duration::from_millis(1), |_| panic!("callback fails"));
+    assert_eq!(
+        received_unwind.recv_timeout(LIMIT),
+        Ok(()),
+        "the runner unwound"
+    );
+    eventually(LIMIT, "the panic is counted", || {
+        timer.stats().panicked == 1
+    });
+    let (calls, received) = mpsc::channel();
+    timer.after(HOUR, move |is_closing| calls.send(is_closing).unwrap());
+    closing.resume();
+    assert_eq!(received.recv_timeout(LIMIT), Ok(true));
+}

@@ -112,7 +112,8 @@ fn with_current<R>(f: impl FnOnce(&ContextCell, Option<u64>) -> R) -> R {
         Some(frame) => f(frame.context(), Some(frame.id())),
         None if may::coroutine::is_coroutine() => panic!(
             "runtime::Context used in a coroutine not spawned by runtime::spawn: \
-             spawn it with runtime::spawn (or runtime::go!) to give it a context"
+             spawn it with runtime::spawn (or runtime::go!) to give it a context; \
+             for a coordinator::Timer callback, make the timer with runtime::timer()"
         ),
         None => THREAD_CONTEXT.with(|cell| f(cell, None)),
     })
@@ -161,7 +162,8 @@ fn store(key: u64, name: &'static str, value: Value) -> Option<Value> {
 ///
 /// Every function panics when called in a may coroutine that was not spawned by this crate:
 /// such a coroutine has no context, and a thread-local would be wrong there (coroutines move
-/// between threads).
+/// between threads). That includes the callbacks of a plain [`coordinator::Timer`]; a timer
+/// from [`timer`](crate::timer()) runs each callback call with a context of its own.
 #[derive(Debug)]
 pub struct Context {
     _private: (),

@@ -19,8 +19,9 @@ use crate::frame::with_frame;
 /// # Panics
 ///
 /// Outside a coroutine spawned by this crate (a plain thread, or a coroutine spawned with may
-/// directly): there is no coroutine end to run `f` at, and dropping it silently would lose
-/// work. Use [`try_defer`] to handle that case yourself.
+/// directly — such as a callback of a plain [`coordinator::Timer`]; use [`timer`](crate::timer())
+/// for one whose callbacks can defer): there is no coroutine end to run `f` at, and dropping
+/// it silently would lose work. Use [`try_defer`] to handle that case yourself.
 ///
 /// # Example
 ///
@@ -42,7 +43,8 @@ pub fn defer(f: impl FnOnce() + 'static) {
     if let Err(NotInCoroutine) = try_defer(f) {
         panic!(
             "runtime::defer called outside a coroutine spawned by runtime::spawn: \
-             there is no coroutine end to run it at"
+             there is no coroutine end to run it at (in a coordinator::Timer callback, \
+             make the timer with runtime::timer())"
         );
     }
 }

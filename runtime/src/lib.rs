@@ -36,6 +36,12 @@
 //! unsafe; this crate chooses to document rather than to make every spawn site `unsafe`.
 //!
 //! Build with `panic = "unwind"`: may cancels coroutines by unwinding them.
+//!
+//! # Timers
+//!
+//! [`timer`] and [`timer_with_closing`] return a [`coordinator::Timer`] whose every callback
+//! call runs as a [`scope`] of this crate, so [`Context`] and [`defer`](crate::defer()) work
+//! in timer callbacks; in the callbacks of a plain `coordinator::Timer` they panic.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -46,6 +52,7 @@ mod coroutine;
 mod defer;
 mod frame;
 mod panic;
+mod timer;
 pub mod toolkit;
 mod workers;
 
@@ -57,6 +64,7 @@ pub use crate::coroutine::{
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
 pub use crate::panic::{Panic, is_cancelled, panic_message};
+pub use crate::timer::{timer, timer_with_closing};
 pub use crate::toolkit::{
     Barrier, BarrierToken, Channel, Concurrent, KeyedMutexGuard, Locker, LockerGuard, Mutex,
     Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,
