@@ -310,6 +310,25 @@ fn shutdown_now_cancels_in_flight_work_at_once() {
 }
 
 #[test]
+fn shutdown_now_lets_idle_message_dispatchers_end_on_their_own() {
+    // An immediate shutdown's deadline is now; a dispatcher waiting for messages is woken and
+    // leaves by itself rather than being cancelled as its park wakes (a may hazard).
+    for round in 0..30 {
+        let (builder, events) = recorded(2);
+        let pool = started(builder);
+        pool.send_message(1, round).unwrap();
+        eventually(LIMIT, "the message is handled", || {
+            events
+                .lock()
+                .unwrap()
+                .contains(&Event::Message(1, None, round))
+        });
+        pool.shutdown_now();
+        within(LIMIT, move || pool.wait());
+    }
+}
+
+#[test]
 fn a_workers_exiting_coordinator_breaks_its_loops() {
     let (builder, _) = recorded(1);
     let pool = started(builder.max_wait_time(Duration::from_secs(3600)));

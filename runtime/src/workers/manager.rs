@@ -183,6 +183,7 @@ fn start_dispatcher<M: Send + 'static>(pool: &Arc<PoolShared<M>>, worker: &Worke
                 mailbox.posted.wait(None, ready);
             };
             let (from, message) = message;
+            me.generation.handling.store(true, Ordering::Release);
             match &pool.callbacks.pipe_message {
                 Some(f) => call("on_pipe_message", || f(&me, from, message)),
                 None => log::warn!(
@@ -190,6 +191,7 @@ fn start_dispatcher<M: Send + 'static>(pool: &Arc<PoolShared<M>>, worker: &Worke
                     me.id()
                 ),
             }
+            me.generation.handling.store(false, Ordering::Release);
         }
     });
     if let Err(error) = spawned {
@@ -222,13 +224,14 @@ fn stop_workers<M: Send + 'static>(
     workers: &[Worker<M>],
     wait: Duration,
 ) -> ShutdownReport {
+    // Nothing new can start once a worker is closed: what was in flight then is the work the
+    // stop waits for.
+    let mut in_flight = 0;
     for worker in workers {
-        worker.generation.accepting.store(false, Ordering::Release);
+        in_flight += worker.generation.admission.close();
         // The dispatcher parks on the mailbox: wake it so it sees the worker stop.
         pool.post.mailboxes[worker.id()].posted.notify_all();
     }
-    // Nothing new can start now: this is the work the stop waits for.
-    let in_flight: usize = workers.iter().map(Worker::in_flight).sum();
     for worker in workers {
         if let Some(f) = &pool.callbacks.worker_stop {
             call("on_worker_stop", || f(worker));
@@ -243,13 +246,7 @@ fn stop_workers<M: Send + 'static>(
     let deadline = Instant::now() + wait;
     for worker in workers {
         worker.generation.wait_drained(deadline);
-        if !worker
-            .generation
-            .dispatcher_done
-            .yield_timeout(remaining(deadline))
-        {
-            worker.generation.cancel_dispatcher();
-        }
+        stop_dispatcher(&worker.generation, deadline);
     }
     let cancelled: usize = workers
         .iter()
@@ -270,6 +267,22 @@ fn stop_workers<M: Send + 'static>(
         abandoned,
         undelivered_messages: 0,
     }
+}
+
+/// Waits for the worker's message dispatcher to end, cancelling it only when a message handler
+/// holds it past `deadline`. An idle dispatcher has been woken by the stop and is on its way out:
+/// it is left to end on its own, because cancelling a may coroutine just as its park is woken
+/// can leave it spinning forever (and an immediate shutdown's deadline is now, so that is
+/// exactly when a cancel would land).
+fn stop_dispatcher<M: Send + 'static>(generation: &Generation<M>, deadline: Instant) {
+    let done = &generation.dispatcher_done;
+    if done.yield_timeout(remaining(deadline)) {
+        return;
+    }
+    if !generation.handling.load(Ordering::Acquire) && done.yield_timeout(CANCEL_GRACE) {
+        return;
+    }
+    generation.cancel_dispatcher();
 }
 
 fn remaining(deadline: Instant) -> Duration {

@@ -15,21 +15,63 @@ use super::post::{Command, Post};
 use crate::coroutine::{self, Builder, JoinHandle};
 use crate::defer::defer;
 
+/// The top bit of [`Admission`]'s word: set once the worker takes no new work.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Whether a worker takes new work and how much of it is in flight, in one atomic word (the
+/// [`CLOSED`] bit above the count), so that admitting a coroutine and closing the worker are
+/// ordered: a coroutine is either admitted before the close, and so counted by the stop that
+/// follows, or refused. With a flag and a separate count, a spawn that checked the flag before
+/// a stop and counted itself after it would run unseen by the stop's drain.
+pub(crate) struct Admission(AtomicUsize);
+
+impl Admission {
+    pub(crate) fn new() -> Self {
+        Admission(AtomicUsize::new(0))
+    }
+
+    /// Counts one more coroutine in flight, unless the worker is closed.
+    pub(crate) fn admit(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                (word & CLOSED == 0).then_some(word + 1)
+            })
+            .is_ok()
+    }
+
+    /// Counts one coroutine done (or one admitted that could not be spawned).
+    pub(crate) fn release(&self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Refuses all new work from now on; returns how many coroutines were in flight then.
+    pub(crate) fn close(&self) -> usize {
+        self.0.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire) & CLOSED == 0
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.0.load(Ordering::Acquire) & !CLOSED
+    }
+}
+
 /// One life of a worker: a recycle (after `max_request`, or `reload`) starts a new generation
 /// under the same id.
 pub(crate) struct Generation<M: Send + 'static> {
     pub(crate) id: usize,
     pub(crate) number: u64,
-    pub(crate) accepting: AtomicBool,
+    /// Open until the worker stops; counts the coroutines spawned through the worker and not
+    /// yet finished (their defers included), from the moment `spawn` is called.
+    pub(crate) admission: Admission,
     /// Resumed when this generation's start callbacks have run.
     pub(crate) started: Coordinator,
     /// Resumed when this generation begins to exit.
     pub(crate) exiting: Coordinator,
     requests: AtomicU64,
     recycle_requested: AtomicBool,
-    /// Coroutines spawned through the worker and not yet finished (their defers included),
-    /// counted from the moment `spawn` is called.
-    pending: AtomicUsize,
     /// Handles to cancel the running ones, by coroutine id (a coroutine adds itself when it
     /// starts).
     running: Mutex<HashMap<u64, may::coroutine::Coroutine>>,
@@ -39,6 +81,8 @@ pub(crate) struct Generation<M: Send + 'static> {
     drained: WaitList,
     /// The coroutine delivering pipe messages, and the latch it resumes when it ends.
     pub(crate) dispatcher: Mutex<Option<may::coroutine::Coroutine>>,
+    /// Whether the dispatcher is inside a message handler (rather than waiting for a message).
+    pub(crate) handling: AtomicBool,
     pub(crate) dispatcher_done: Coordinator,
     /// What the worker sends to its pool goes through the pool's post.
     pub(crate) post: Weak<Post<M>>,
@@ -49,23 +93,23 @@ impl<M: Send + 'static> Generation<M> {
         Generation {
             id,
             number,
-            accepting: AtomicBool::new(true),
+            admission: Admission::new(),
             started: Coordinator::new(),
             exiting: Coordinator::new(),
             requests: AtomicU64::new(0),
             recycle_requested: AtomicBool::new(false),
-            pending: AtomicUsize::new(0),
             running: Mutex::new(HashMap::new()),
             cancelling: AtomicBool::new(false),
             drained: WaitList::new(),
             dispatcher: Mutex::new(None),
+            handling: AtomicBool::new(false),
             dispatcher_done: Coordinator::new(),
             post,
         }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
+        self.admission.in_flight()
     }
 
     /// Waits until no coroutine of this generation is in flight, or until `deadline`; returns
@@ -121,7 +165,7 @@ impl<M: Send + 'static> Generation<M> {
     /// Called last thing (the earliest defer) in each of the worker's coroutines.
     fn finished(&self, coroutine: u64) {
         self.running.lock().remove(&coroutine);
-        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.admission.release();
         self.drained.notify_all();
     }
 }
@@ -157,7 +201,7 @@ impl<M: Send + 'static> Worker<M> {
 
     /// Whether the worker takes new work (it has started and is not stopping).
     pub fn is_accepting(&self) -> bool {
-        self.generation.accepting.load(Ordering::Acquire)
+        self.generation.admission.is_open()
     }
 
     /// Resumed once this worker's start callback has returned.
@@ -198,11 +242,10 @@ impl<M: Send + 'static> Worker<M> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if !self.is_accepting() {
+        // Counted before the coroutine exists, so a stop cannot miss it.
+        if !self.generation.admission.admit() {
             return Err(WorkerError::NotAccepting);
         }
-        // Counted before the coroutine exists, so a stop cannot miss it.
-        self.generation.pending.fetch_add(1, Ordering::AcqRel);
         let generation = Arc::clone(&self.generation);
         let spawned = builder.spawn(move || {
             let id = coroutine::id().expect("a runtime coroutine has an id");
@@ -213,7 +256,7 @@ impl<M: Send + 'static> Worker<M> {
             f()
         });
         spawned.map_err(|_| {
-            self.generation.pending.fetch_sub(1, Ordering::AcqRel);
+            self.generation.admission.release();
             self.generation.drained.notify_all();
             WorkerError::Spawn
         })
@@ -262,5 +305,39 @@ impl<M: Send + 'static> fmt::Debug for Worker<M> {
             .field("accepting", &self.is_accepting())
             .field("in_flight", &self.in_flight())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Admission;
+
+    #[test]
+    fn close_reports_what_was_admitted_before_it() {
+        let admission = Admission::new();
+        assert!(admission.admit());
+        assert!(admission.admit());
+        admission.release();
+        assert_eq!(admission.close(), 1);
+        assert_eq!(admission.in_flight(), 1);
+    }
+
+    #[test]
+    fn nothing_is_admitted_after_close() {
+        let admission = Admission::new();
+        admission.close();
+        assert!(!admission.admit());
+        assert_eq!(admission.in_flight(), 0);
+        assert!(!admission.is_open());
+    }
+
+    #[test]
+    fn work_admitted_before_close_is_released_after_it() {
+        let admission = Admission::new();
+        assert!(admission.admit());
+        admission.close();
+        admission.release();
+        assert_eq!(admission.in_flight(), 0);
+        assert!(!admission.is_open());
     }
 }
