@@ -251,6 +251,44 @@ fn a_request_for_a_recycled_worker_waits_for_its_start_callback() {
     stop(running);
 }
 
+#[test]
+fn a_connection_arriving_while_the_only_worker_recycles_waits_for_its_next_life() {
+    let (exiting, worker_exiting) = mpsc::channel();
+    let hold = Coordinator::new();
+    let held = hold.clone();
+    let exits = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let running = start(
+        server()
+            .worker_num(1)
+            .max_request(1)
+            .on_worker_exit(move |_| {
+                if exits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    exiting.send(()).unwrap();
+                    held.yield_timeout(TIMEOUT);
+                }
+            })
+            .server(spec("http").router(echo_router(&served))),
+    );
+    let reply = connect_to(&running, "http").exchange(get("/first"));
+    assert_eq!(reply.status, 200);
+    worker_exiting
+        .recv_timeout(TIMEOUT)
+        .expect("the worker is recycled after one request");
+
+    let mut client = connect_to(&running, "http");
+    client.send(get("/second"));
+    // The accept loop waits on the pool's latch (no polling) until a worker takes work again.
+    eventually(TIMEOUT, "the connection waits for a worker", || {
+        running.workers().accepting().waiters() == 1
+    });
+    hold.resume();
+    let reply = client.response();
+    assert_eq!((reply.status, reply.text().as_str()), (200, "/second"));
+    assert_eq!(running.workers().worker(0).unwrap().generation(), 1);
+    stop(running);
+}
+
 /// One request of the shutdown test: whether its bytes were all written before `shutdown()`
 /// was called, and whether its whole response came back.
 #[derive(Debug)]

@@ -5,9 +5,7 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use coordinator::Coordinator;
 use runtime::{Worker, WorkerPool};
 
 use crate::engine::{
@@ -82,13 +80,10 @@ impl WorkerSpawner {
             started.r#yield();
             return true;
         }
-        if self.pool.worker_exit().is_closing() {
-            return false;
-        }
-        // A recycle has no latch to wait on: it ends when the worker's next life is installed,
-        // within the pool's `max_wait_time`.
-        Coordinator::new().yield_timeout(Duration::from_millis(1));
-        true
+        // A recycle ends when the worker's next life begins (within the pool's
+        // `max_wait_time`); the latch is resumed then, or by the shutdown.
+        self.pool.accepting().r#yield();
+        !self.pool.worker_exit().is_closing()
     }
 
     /// Spawns the connection on an accepting worker; gives `serve` back when none takes it.

@@ -60,6 +60,9 @@ pub(crate) struct PoolShared<M: Send + 'static> {
     pub(crate) worker_exit: Coordinator,
     pub(crate) stopped: Coordinator,
     pub(crate) report: Mutex<ShutdownReport>,
+    /// Resumed, and replaced by a fresh one, each time a worker's new life starts accepting
+    /// work, and when shutdown begins; see [`PoolShared::accepting`].
+    next_accepting: Mutex<Coordinator>,
 }
 
 impl<M: Send + 'static> PoolShared<M> {
@@ -81,7 +84,35 @@ impl<M: Send + 'static> PoolShared<M> {
             worker_exit,
             stopped: Coordinator::new(),
             report: Mutex::new(ShutdownReport::default()),
+            next_accepting: Mutex::new(Coordinator::new()),
         }
+    }
+
+    /// A latch that is resumed once some worker accepts work: already resumed if one does
+    /// now, else resumed by the next worker start (or by the shutdown, after which none will).
+    pub(crate) fn accepting(&self) -> Coordinator {
+        // Checked under the latch's lock, which `announce_accepting` takes after a worker is
+        // installed: either the check sees that worker, or the latch returned is the one its
+        // start resumes.
+        let next = self.next_accepting.lock();
+        let any = self
+            .generations
+            .lock()
+            .iter()
+            .flatten()
+            .any(|generation| generation.admission.is_open());
+        if any || self.worker_exit.is_closing() {
+            let now = Coordinator::new();
+            now.resume();
+            return now;
+        }
+        next.clone()
+    }
+
+    /// Wakes whoever waits in [`accepting`](Self::accepting) for a worker.
+    fn announce_accepting(&self) {
+        let announced = std::mem::take(&mut *self.next_accepting.lock());
+        announced.resume();
     }
 
     /// How many workers the pool has.
@@ -126,6 +157,7 @@ pub(crate) fn manage<M: Send + 'static>(pool: &Arc<PoolShared<M>>) {
     };
     pool.post.stopping.store(true, Ordering::Release);
     pool.worker_exit.resume();
+    pool.announce_accepting();
     let workers: Vec<Worker<M>> = (0..pool.worker_num())
         .filter_map(|id| pool.worker(id))
         .collect();
@@ -156,6 +188,7 @@ fn start_worker<M: Send + 'static>(pool: &Arc<PoolShared<M>>, id: usize, number:
         call("on_worker_start", || f(&worker));
     }
     worker.generation.started.resume();
+    pool.announce_accepting();
     start_dispatcher(pool, &worker);
 }
 

@@ -313,6 +313,31 @@ impl<M: Send + 'static> WorkerPool<M> {
         *self.shared.report.lock()
     }
 
+    /// A latch resumed once some worker accepts work: already resumed when one does now;
+    /// otherwise resumed when the next worker's life begins (the end of a recycle), or when
+    /// shutdown begins, after which none ever will, so a waiter never waits for nothing.
+    ///
+    /// A host that hands work to the workers waits on it while every worker is between two
+    /// lives (a pool of one, recycled), instead of polling:
+    ///
+    /// ```
+    /// use runtime::Workers;
+    ///
+    /// let pool = Workers::<()>::new()
+    ///     .worker_num(1)
+    ///     .handle_signals(false)
+    ///     .process_coordinators(false)
+    ///     .start()
+    ///     .unwrap();
+    /// assert!(pool.accepting().yield_timeout(std::time::Duration::from_secs(10)));
+    /// assert!(pool.worker(0).unwrap().is_accepting());
+    /// pool.shutdown();
+    /// pool.wait();
+    /// ```
+    pub fn accepting(&self) -> Coordinator {
+        self.shared.accepting()
+    }
+
     /// Whether the pool has shut down.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.is_closing()
