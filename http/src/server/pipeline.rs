@@ -72,7 +72,8 @@ impl Pipeline {
 
     /// Steps 1 to 10 of the seed's `onRequest`.
     pub(crate) fn on_request(&self, request: Request) -> Response {
-        let started = Instant::now();
+        // The clock is read only when a RequestTerminated listener will see the elapsed time.
+        let started = self.times_requests().then(Instant::now);
         // (1) Never serve on a half-started worker: not before every worker has started, nor
         // on a recycled worker whose start callbacks still run.
         self.worker_start.r#yield();
@@ -91,8 +92,12 @@ impl Pipeline {
             }
         };
         apply_draft(&mut response);
-        // (9) Lifecycle events: terminated at the coroutine's end, handled now.
-        if let (true, Some(head)) = (self.lifecycle, head) {
+        // (9) Lifecycle events: terminated at the coroutine's end, handled now. An event
+        // nobody listens to is not built.
+        let Some(head) = head.filter(|_| self.lifecycle) else {
+            return response;
+        };
+        if let Some(started) = started {
             let listeners = Arc::clone(&self.listeners);
             let mut terminated = RequestTerminated {
                 server: Arc::clone(&self.server),
@@ -110,6 +115,8 @@ impl Pipeline {
                     "RequestTerminated not registered: the request runs outside a coroutine"
                 );
             }
+        }
+        if !self.listeners.handled.is_empty() {
             self.listeners.handled(&RequestHandled {
                 server: &self.server,
                 request: &head,
@@ -119,6 +126,12 @@ impl Pipeline {
         }
         // (10) The engine emits it (without a body for HEAD).
         response
+    }
+
+    /// Whether a request's elapsed time is needed: lifecycle events are on and somebody
+    /// listens to `RequestTerminated`.
+    fn times_requests(&self) -> bool {
+        self.lifecycle && !self.listeners.terminated.is_empty()
     }
 
     /// Steps 2 to 7.
@@ -147,7 +160,7 @@ impl Pipeline {
         };
         request.extensions_mut().insert(dispatched);
         // (4)
-        if self.lifecycle {
+        if self.lifecycle && !self.listeners.received.is_empty() {
             self.listeners.received(&RequestReceived {
                 server: &self.server,
                 request: &request,

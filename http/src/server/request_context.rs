@@ -92,7 +92,9 @@ impl RequestContext {
 
     pub(crate) fn store(head: Arc<RequestHead>) {
         Context::set(&REQUEST, head);
-        Context::set(&RESPONSE, ResponseDraft::default());
+        // No draft is stored until code sets one: `response()` and `update` read a missing
+        // draft as the empty one, and the pipeline takes the draft after every request.
+        Context::remove(&RESPONSE);
     }
 
     pub(crate) fn take_draft() -> Option<ResponseDraft> {
