@@ -2,9 +2,10 @@
 //! of live coroutines' contexts that other coroutines read through.
 
 use std::any::Any;
-use std::cell::{Cell, OnceCell, UnsafeCell};
+use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
@@ -56,11 +57,48 @@ pub(crate) struct ContextCell {
 const SHARDS: usize = 16;
 
 /// One shard of the live coroutines' contexts, by coroutine id.
-type Shard = Mutex<HashMap<u64, Arc<Values>>>;
+type Shard = Mutex<HashMap<u64, Arc<Values>, BuildHasherDefault<IdHasher>>>;
+
+/// Hashes a coroutine id with one multiplication (Fibonacci hashing). Ids are handed out by
+/// this crate in sequence, not chosen by a client, so there is no collision attack to defend
+/// against, and SipHash cost more than the rest of a registration.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; this keeps the hasher correct for any other key anyway.
+        for &byte in bytes {
+            self.write_u64(self.0 ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// At most this many released contexts are kept per thread for reuse...
+const SPARE_CONTEXTS: usize = 64;
+/// ...and only those whose entry buffer stayed this small: a context that once held many
+/// values gives its buffer back to the allocator.
+const SPARE_ENTRIES: usize = 16;
+
+thread_local! {
+    /// Released contexts of this thread's coroutines, emptied, for the next coroutine that
+    /// writes a context: a request then costs neither the context's nor its buffer's
+    /// allocation. Coroutines move between threads, but each take or give is one call that
+    /// does not yield, so a thread-local is sound here.
+    static SPARE: RefCell<Vec<Arc<Values>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Live coroutines' contexts by coroutine id, for reads from other coroutines.
 static LIVE: LazyLock<[Shard; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
 
 fn shard(coroutine: u64) -> &'static Shard {
     &LIVE[coroutine as usize % SHARDS]
@@ -101,7 +139,9 @@ impl ContextCell {
             "runtime::Context written while one of its values was being read (from a Clone impl?)"
         );
         let values = self.values.get_or_init(|| {
-            let values = Arc::new(Values::default());
+            let values = SPARE
+                .with(|spare| spare.borrow_mut().pop())
+                .unwrap_or_default();
             if let Some(coroutine) = owner {
                 shard(coroutine)
                     .lock()
@@ -115,13 +155,41 @@ impl ContextCell {
         f(unsafe { &mut *values.entries.get() })
     }
 
-    /// Drops the values and forgets the context; called once the coroutine's defers have run.
-    pub(crate) fn release(&self, coroutine: u64) {
-        if self.values.get().is_some() {
-            shard(coroutine).lock().remove(&coroutine);
-            let entries = self.write(None, std::mem::take);
-            drop(entries);
+    /// Drops the values and forgets the context; called once the coroutine's defers have run,
+    /// with its frame still current (a value's destructor may use the context). Returns the
+    /// emptied entry buffer, for [`recycle`](Self::recycle).
+    pub(crate) fn release(&self, coroutine: u64) -> Vec<Entry> {
+        if self.values.get().is_none() {
+            return Vec::new();
         }
+        shard(coroutine).lock().remove(&coroutine);
+        let mut entries = self.write(None, std::mem::take);
+        // The destructors run here, without the lock: they may write the context again.
+        entries.clear();
+        entries
+    }
+
+    /// Keeps the released context, with its emptied `buffer`, for this thread's next coroutine
+    /// — unless a reader in another coroutine still holds it, or a destructor stored new values
+    /// into it during the release (those are dropped with it now).
+    pub(crate) fn recycle(self, buffer: Vec<Entry>) {
+        let Some(mut values) = self.values.into_inner() else {
+            return;
+        };
+        let Some(unique) = Arc::get_mut(&mut values) else {
+            return;
+        };
+        let entries = unique.entries.get_mut();
+        if !entries.is_empty() || buffer.capacity() > SPARE_ENTRIES {
+            return;
+        }
+        *entries = buffer;
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_CONTEXTS {
+                spare.push(values);
+            }
+        });
     }
 }
 

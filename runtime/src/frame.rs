@@ -80,11 +80,12 @@ impl Frame {
     /// A coroutine's or scope's end: its defers with the frame current again, then its context
     /// released.
     pub(crate) fn end(self, cancelled: bool) {
-        self.run_current(|| {
+        let buffer = self.run_current(|| {
             self.run_defers(cancelled);
             // Defers could still read the context; nothing can after this.
-            self.context.release(self.id);
+            self.context.release(self.id)
         });
+        self.context.recycle(buffer);
     }
 
     /// Pops and runs defers until none is left, so a defer registered by a running defer runs

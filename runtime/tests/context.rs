@@ -174,6 +174,78 @@ fn values_are_dropped_when_the_coroutine_ends() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
+// Released contexts are kept per thread and handed to the next coroutine or scope that writes
+// one; these pin that nothing of the previous user shows through.
+
+#[test]
+fn a_scope_after_one_that_stored_values_starts_with_an_empty_context() {
+    in_coroutine(|| {
+        for round in 0..4 {
+            runtime::scope(|| {
+                assert!(!Context::has(&COUNT), "round {round} saw the previous COUNT");
+                assert!(!Context::has(&OTHER), "round {round} saw the previous OTHER");
+                Context::set(&COUNT, round);
+                Context::set(&OTHER, round);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_value_stored_by_a_destructor_at_release_does_not_reach_the_next_scope() {
+    struct StoresOnDrop;
+    impl Drop for StoresOnDrop {
+        fn drop(&mut self) {
+            Context::set(&OTHER, 7);
+        }
+    }
+    static STORES: ContextKey<Arc<StoresOnDrop>> = ContextKey::new("stores_on_drop");
+    in_coroutine(|| {
+        runtime::scope(|| Context::set(&STORES, Arc::new(StoresOnDrop)));
+        runtime::scope(|| assert_eq!(Context::get(&OTHER), None));
+    });
+}
+
+#[test]
+fn an_ended_scope_is_not_readable_by_id_once_its_context_is_reused() {
+    let (ended, reused) = in_coroutine(|| {
+        let ((), first) = runtime::scope_open(|| Context::set(&COUNT, 1));
+        let ended = first.id();
+        first.end();
+        let reused = runtime::scope(|| {
+            Context::set(&COUNT, 2);
+            Context::get_from(ended, &COUNT)
+        });
+        (Context::get_from(ended, &COUNT), reused)
+    });
+    assert_eq!(ended, None);
+    assert_eq!(reused, None);
+}
+
+#[test]
+fn a_coroutine_after_one_whose_context_was_read_by_id_starts_empty() {
+    setup();
+    let (ready, finish) = (Coordinator::new(), Coordinator::new());
+    let (set, hold) = (ready.clone(), finish.clone());
+    let owner = runtime::spawn(move || {
+        Context::set(&NAME, Arc::new("kept".to_string()));
+        set.resume();
+        hold.r#yield();
+    });
+    let owner_id = owner.id();
+    assert!(ready.yield_timeout(LIMIT));
+    // A reader that found the context before the owner ended may finish its read after it.
+    let read = Context::get_from(owner_id, &NAME);
+    finish.resume();
+    within(LIMIT, move || owner.join().unwrap());
+    assert_eq!(read.as_deref().map(String::as_str), Some("kept"));
+    let next = in_coroutine(|| {
+        Context::set(&COUNT, 1);
+        Context::get(&NAME)
+    });
+    assert_eq!(next, None);
+}
+
 #[test]
 fn a_plain_thread_has_a_context_of_its_own() {
     let own = std::thread::spawn(|| {

@@ -93,11 +93,16 @@ impl RequestContext {
     pub(crate) fn store(head: Arc<RequestHead>) {
         Context::set(&REQUEST, head);
         // No draft is stored until code sets one: `response()` and `update` read a missing
-        // draft as the empty one, and the pipeline takes the draft after every request.
-        Context::remove(&RESPONSE);
+        // draft as the empty one, and the pipeline takes the draft after every request. (The
+        // check is a read; a removal would take the context's lock.)
+        if Context::has(&RESPONSE) {
+            Context::remove(&RESPONSE);
+        }
     }
 
     pub(crate) fn take_draft() -> Option<ResponseDraft> {
-        Context::remove(&RESPONSE)
+        Context::has(&RESPONSE)
+            .then(|| Context::remove(&RESPONSE))
+            .flatten()
     }
 }
