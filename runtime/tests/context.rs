@@ -182,8 +182,14 @@ fn a_scope_after_one_that_stored_values_starts_with_an_empty_context() {
     in_coroutine(|| {
         for round in 0..4 {
             runtime::scope(|| {
-                assert!(!Context::has(&COUNT), "round {round} saw the previous COUNT");
-                assert!(!Context::has(&OTHER), "round {round} saw the previous OTHER");
+                assert!(
+                    !Context::has(&COUNT),
+                    "round {round} saw the previous COUNT"
+                );
+                assert!(
+                    !Context::has(&OTHER),
+                    "round {round} saw the previous OTHER"
+                );
                 Context::set(&COUNT, round);
                 Context::set(&OTHER, round);
             });
