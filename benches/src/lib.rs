@@ -2,11 +2,17 @@
 //! global middlewares, lifecycle events on — so the socket harness and the pipeline
 //! micro-benchmark measure the same thing.
 
+use hyperf_http::header::HeaderName;
 use hyperf_http::server::{Next, Router, ServerSpec};
 use hyperf_http::{BoxError, HeaderValue, Request, Response};
 
 /// The body every hello route answers.
 pub const HELLO: &str = "Hello, world!";
+
+/// The header the second middleware adds, named once, as a careful user writes it:
+/// `HeaderMap::insert("x-served-by", ..)` would parse and validate the name on every request
+/// (≈45 ns a request in this bench's profile: the `http` crate's cost, not the server's).
+const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// The hello route among 49 others (static and with parameters), two global middlewares and
 /// lifecycle events on.
@@ -43,7 +49,7 @@ pub fn full_pipeline_spec(name: &str, host: &str, port: u16) -> ServerSpec {
                 let mut response = next.run(request)?;
                 response
                     .headers_mut()
-                    .insert("x-served-by", HeaderValue::from_static("bench"));
+                    .insert(SERVED_BY, HeaderValue::from_static("bench"));
                 Ok(response)
             },
         )
