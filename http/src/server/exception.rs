@@ -9,6 +9,7 @@ use http::header::{self, HeaderValue};
 use crate::engine::Body;
 use crate::engine::{BoxError, Response};
 use crate::server::error::{HttpError, find_cause};
+use crate::server::extract::Rejection;
 use crate::server::router::ParamError;
 
 /// Turns errors of the request pipeline into responses. Handlers form a chain, ordered by
@@ -129,11 +130,16 @@ impl ExceptionHandler for DefaultHandler {
 }
 
 /// The status and message for the client, when `error` is a client's mistake: an
-/// [`HttpError`] or a [`ParamError`] anywhere in it ([`find_cause`]). `None`: a server fault.
+/// [`HttpError`], a [`Rejection`] or a [`ParamError`] anywhere in it ([`find_cause`]). `None`:
+/// a server fault.
 fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
     let error: &(dyn std::error::Error + 'static) = &**error;
     find_cause::<HttpError>(error)
         .map(|http| (http.status(), http.message().to_string()))
+        .or_else(|| {
+            find_cause::<Rejection>(error)
+                .map(|rejection| (rejection.status(), rejection.message().to_string()))
+        })
         .or_else(|| {
             find_cause::<ParamError>(error).map(|param| (param.status(), param.to_string()))
         })

@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod events;
 mod exception;
+mod extract;
 mod middleware;
 mod pipeline;
 mod placement;
@@ -20,6 +21,9 @@ pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked, find_cause};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
+pub use self::extract::{
+    Form, FromRequest, Handler, MissingState, Path, Query, Rejection, RejectionKind, State,
+};
 pub use self::middleware::{Identity, Middleware, Next};
 pub use self::placement::Message;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};

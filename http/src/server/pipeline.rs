@@ -13,6 +13,7 @@ use crate::engine::{BoxError, Request, Response, Service};
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
+use crate::server::extract::StateMap;
 use crate::server::middleware::{self, Entry, Middleware, Next};
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::router::{Dispatched, Router};
@@ -39,6 +40,7 @@ pub(crate) struct Pipeline {
 pub(crate) struct PipelineParts {
     pub(crate) server: Arc<str>,
     pub(crate) router: Router,
+    pub(crate) states: StateMap,
     pub(crate) global: Vec<Entry>,
     pub(crate) exception_handlers: Vec<Registered>,
     pub(crate) lifecycle: bool,
@@ -47,8 +49,8 @@ pub(crate) struct PipelineParts {
 }
 
 impl Pipeline {
-    pub(crate) fn new(parts: PipelineParts) -> Self {
-        parts.router.prepare();
+    pub(crate) fn new(mut parts: PipelineParts) -> Self {
+        parts.router.prepare(&parts.states);
         let route_chains = parts
             .router
             .route_entries()

@@ -10,11 +10,11 @@ use http::Method;
 use regex::{Regex, RegexSet};
 
 use crate::engine::{BoxError, Request, Response};
+use crate::server::extract::{Handler, StateMap};
 use crate::server::middleware::{Entry, Middleware};
-use crate::server::response::HandlerResult;
 
 /// A route's handler, as stored.
-pub(crate) type Handler = Arc<dyn Fn(Request) -> Result<Response, BoxError> + Send + Sync>;
+pub(crate) type BoxedHandler = Arc<dyn Fn(Request) -> Result<Response, BoxError> + Send + Sync>;
 
 /// Routes requests by method and path.
 ///
@@ -56,6 +56,8 @@ pub struct Router {
     registered: HashMap<(Method, String), String>,
     /// Prefix and middlewares of the group being registered, innermost last.
     groups: Vec<Group>,
+    /// What [`State`](crate::server::State) extractors take, by type.
+    states: StateMap,
 }
 
 #[derive(Clone)]
@@ -78,8 +80,10 @@ struct DynamicRoute {
 pub struct RouteEntry {
     pattern: Arc<str>,
     methods: Vec<Method>,
-    pub(crate) handler: Handler,
+    pub(crate) handler: BoxedHandler,
     pub(crate) middlewares: Vec<Entry>,
+    /// The router's states, shared by its routes once the server is built.
+    pub(crate) states: OnceLock<Arc<StateMap>>,
 }
 
 impl RouteEntry {
@@ -339,11 +343,11 @@ impl Router {
 
     /// Registers `handler` for `methods` on `pattern`.
     #[doc(alias = "addRoute")]
-    pub fn route<R: HandlerResult>(
+    pub fn route<Args>(
         &mut self,
         methods: &[Method],
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         let prefix: String = self.groups.iter().map(|g| g.prefix.as_str()).collect();
         let full = format!("{prefix}{pattern}");
@@ -395,8 +399,9 @@ impl Router {
         let entry = RouteEntry {
             pattern: full.clone().into(),
             methods: methods.to_vec(),
-            handler: Arc::new(move |request| handler(request).into_result()),
+            handler: Arc::new(move |request| handler.call(request)),
             middlewares,
+            states: OnceLock::new(),
         };
         self.routes.push(Arc::new(entry));
         for key in keys {
@@ -427,46 +432,46 @@ impl Router {
     }
 
     /// Registers a `GET` route.
-    pub fn get<R: HandlerResult>(
+    pub fn get<Args>(
         &mut self,
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         self.route(&[Method::GET], pattern, handler)
     }
 
     /// Registers a `POST` route.
-    pub fn post<R: HandlerResult>(
+    pub fn post<Args>(
         &mut self,
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         self.route(&[Method::POST], pattern, handler)
     }
 
     /// Registers a `PUT` route.
-    pub fn put<R: HandlerResult>(
+    pub fn put<Args>(
         &mut self,
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         self.route(&[Method::PUT], pattern, handler)
     }
 
     /// Registers a `PATCH` route.
-    pub fn patch<R: HandlerResult>(
+    pub fn patch<Args>(
         &mut self,
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         self.route(&[Method::PATCH], pattern, handler)
     }
 
     /// Registers a `DELETE` route.
-    pub fn delete<R: HandlerResult>(
+    pub fn delete<Args>(
         &mut self,
         pattern: &str,
-        handler: impl Fn(Request) -> R + Send + Sync + 'static,
+        handler: impl Handler<Args>,
     ) -> Result<RouteRef<'_>, RouteError> {
         self.route(&[Method::DELETE], pattern, handler)
     }
@@ -524,6 +529,24 @@ impl Router {
         result
     }
 
+    /// Registers `value` for the [`State<T>`](crate::server::State) extractors of this
+    /// router's handlers, by its type (a second value of the same type replaces the first).
+    ///
+    /// ```
+    /// use hyperf_http::server::{Router, State};
+    ///
+    /// #[derive(Clone)]
+    /// struct Greeting(&'static str);
+    ///
+    /// let mut router = Router::new();
+    /// router.state(Greeting("hello"));
+    /// router.get("/", |State(greeting): State<Greeting>| greeting.0).unwrap();
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Every registered route, in registration order.
     pub fn routes(&self) -> impl Iterator<Item = &RouteEntry> {
         self.routes.iter().map(|r| &**r)
@@ -535,9 +558,15 @@ impl Router {
 
     /// Compiles what lookups need now, not on the first request (compiling a regex set takes
     /// more stack than a connection's coroutine should need).
-    pub(crate) fn prepare(&self) {
+    pub(crate) fn prepare(&mut self, server_states: &StateMap) {
         if !self.dynamics.is_empty() {
             self.dynamic_set();
+        }
+        self.states.fill_from(server_states);
+        let states = Arc::new(self.states.clone());
+        for route in &self.routes {
+            // A router is prepared once, by the server it is given to.
+            let _ = route.states.set(Arc::clone(&states));
         }
     }
 

@@ -9,6 +9,7 @@ use coordinator::Coordinator;
 use crate::engine::{EngineConfig, Service};
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
+use crate::server::extract::StateMap;
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::router::Router;
@@ -25,6 +26,7 @@ pub struct ServerSpec {
     exception_handlers: Vec<Registered>,
     enable_request_lifecycle: bool,
     on_request: Option<Arc<dyn Service>>,
+    states: StateMap,
 }
 
 impl ServerSpec {
@@ -40,12 +42,20 @@ impl ServerSpec {
             exception_handlers: Vec::new(),
             enable_request_lifecycle: false,
             on_request: None,
+            states: StateMap::default(),
         }
     }
 
     /// The server's routes.
     pub fn router(mut self, router: Router) -> Self {
         self.router = router;
+        self
+    }
+
+    /// Registers `value` for the [`State<T>`](crate::server::State) extractors of this
+    /// server's handlers (a value of the same type registered on the router wins).
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
         self
     }
 
@@ -148,6 +158,7 @@ impl ServerSpec {
             None => Arc::new(Pipeline::new(PipelineParts {
                 server: Arc::from(self.name.as_str()),
                 router: self.router,
+                states: self.states,
                 global: self.middlewares,
                 exception_handlers: self.exception_handlers,
                 lifecycle: self.enable_request_lifecycle,
