@@ -1,6 +1,7 @@
 //! The server on top of the engine: routing, priority-sorted middlewares, exception handlers,
 //! lifecycle events and workers — Hyperf's `onRequest`.
 
+mod access_log;
 mod builder;
 mod config;
 mod error;
@@ -11,11 +12,13 @@ mod middleware;
 mod pipeline;
 mod placement;
 mod request_context;
+mod request_id;
 mod response;
 mod router;
 mod running;
 mod spec;
 
+pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
 pub use self::builder::{Server, ServerError};
 pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked, find_cause};
@@ -27,6 +30,7 @@ pub use self::extract::{
 pub use self::middleware::{Identity, Middleware, Next};
 pub use self::placement::Message;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
+pub use self::request_id::RequestId;
 pub use self::response::{HandlerResult, IntoResponse, Json};
 pub use self::router::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,

@@ -10,6 +10,7 @@ use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
 use crate::engine::{BoxError, Request, Response, Service};
+use crate::server::access_log::AccessLog;
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
@@ -32,6 +33,7 @@ pub(crate) struct Pipeline {
     exception_handlers: Vec<Registered>,
     lifecycle: bool,
     listeners: Arc<Listeners>,
+    access_log: Option<AccessLog>,
     /// The pool's `WORKER_START`, held here: looking it up by name on every request would cost
     /// more than waiting on it.
     worker_start: Coordinator,
@@ -45,6 +47,7 @@ pub(crate) struct PipelineParts {
     pub(crate) exception_handlers: Vec<Registered>,
     pub(crate) lifecycle: bool,
     pub(crate) listeners: Arc<Listeners>,
+    pub(crate) access_log: Option<AccessLog>,
     pub(crate) worker_start: Coordinator,
 }
 
@@ -68,14 +71,16 @@ impl Pipeline {
             exception_handlers,
             lifecycle: parts.lifecycle,
             listeners: parts.listeners,
+            access_log: parts.access_log,
             worker_start: parts.worker_start,
         }
     }
 
     /// Steps 1 to 10 of the seed's `onRequest`.
     pub(crate) fn on_request(&self, request: Request) -> Response {
-        // The clock is read only when a RequestTerminated listener will see the elapsed time.
-        let started = self.times_requests().then(Instant::now);
+        // The clock is read only when the access log or a RequestTerminated listener will see
+        // the elapsed time.
+        let started = (self.access_log.is_some() || self.times_requests()).then(Instant::now);
         // (1) Never serve on a half-started worker: not before every worker has started, nor
         // on a recycled worker whose start callbacks still run.
         self.worker_start.r#yield();
@@ -94,12 +99,15 @@ impl Pipeline {
             }
         };
         apply_draft(&mut response);
+        if let (Some(access_log), Some(head), Some(started)) = (&self.access_log, &head, started) {
+            access_log.record(head, &response, started.elapsed());
+        }
         // (9) Lifecycle events: terminated at the coroutine's end, handled now. An event
         // nobody listens to is not built.
         let Some(head) = head.filter(|_| self.lifecycle) else {
             return response;
         };
-        if let Some(started) = started {
+        if let Some(started) = started.filter(|_| self.times_requests()) {
             let listeners = Arc::clone(&self.listeners);
             let mut terminated = RequestTerminated {
                 server: Arc::clone(&self.server),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use coordinator::Coordinator;
 
 use crate::engine::{EngineConfig, Service};
+use crate::server::access_log::AccessLog;
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::StateMap;
@@ -27,6 +28,7 @@ pub struct ServerSpec {
     enable_request_lifecycle: bool,
     on_request: Option<Arc<dyn Service>>,
     states: StateMap,
+    access_log: Option<AccessLog>,
 }
 
 impl ServerSpec {
@@ -43,6 +45,7 @@ impl ServerSpec {
             enable_request_lifecycle: false,
             on_request: None,
             states: StateMap::default(),
+            access_log: None,
         }
     }
 
@@ -119,6 +122,12 @@ impl ServerSpec {
         self
     }
 
+    /// Writes one access-log line per request ([`AccessLog`]), once its response is final.
+    pub fn access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = Some(access_log);
+        self
+    }
+
     /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
     /// exception handlers are then the service's business).
     #[doc(alias = "onRequest")]
@@ -163,6 +172,7 @@ impl ServerSpec {
                 exception_handlers: self.exception_handlers,
                 lifecycle: self.enable_request_lifecycle,
                 listeners,
+                access_log: self.access_log,
                 worker_start,
             })),
         }
