@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hyperf_http::server::{ConfigError, ServerConfig};
+use hyperf_http::server::{AccessLogFormat, ConfigError, ServerConfig};
 use hyperf_http::{EngineConfig, Limits};
 
 const FULL: &str = r#"
@@ -21,6 +21,7 @@ port = 9501
 keep_alive_timeout = 5.0
 [servers.options]
 enable_request_lifecycle = true
+access_log = "json_lines"
 
 [[servers]]
 name = "admin"
@@ -131,5 +132,24 @@ fn a_negative_linger_timeout_is_refused() {
     assert!(matches!(
         ServerConfig::from_toml(&text),
         Err(ConfigError::Invalid(_))
+    ));
+}
+
+#[test]
+fn an_access_log_is_set_from_the_options() {
+    let config = ServerConfig::from_toml(FULL).unwrap();
+    assert_eq!(
+        config.spec("http").unwrap().access_log_format(),
+        Some(AccessLogFormat::JsonLines)
+    );
+    assert_eq!(config.spec("admin").unwrap().access_log_format(), None);
+}
+
+#[test]
+fn an_unknown_access_log_format_is_refused() {
+    let text = FULL.replace(r#"access_log = "json_lines""#, r#"access_log = "apache""#);
+    assert!(matches!(
+        ServerConfig::from_toml(&text),
+        Err(ConfigError::Parse(_))
     ));
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::engine::{EngineConfig, Limits};
+use crate::server::access_log::{AccessLog, AccessLogFormat};
 use crate::server::builder::Server;
 use crate::server::spec::ServerSpec;
 
@@ -31,6 +32,7 @@ use crate::server::spec::ServerSpec;
 ///     keep_alive_timeout = 30.0    # ...unless a server overrides them
 ///     [servers.options]
 ///     enable_request_lifecycle = true
+///     access_log = "combined"      # or "common", "json_lines"; absent: none
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -91,6 +93,8 @@ struct ServerEntry {
 struct Options {
     #[serde(default)]
     enable_request_lifecycle: bool,
+    /// `"common"`, `"combined"` or `"json_lines"`: an access log in that format.
+    access_log: Option<AccessLogFormat>,
 }
 
 /// Why a configuration was refused.
@@ -237,11 +241,13 @@ impl ServerConfig {
         let engine = entry
             .settings
             .apply(self.settings.engine.apply(EngineConfig::default()));
-        Some(
-            ServerSpec::new(&entry.name, &entry.host, entry.port)
-                .engine(engine)
-                .enable_request_lifecycle(entry.options.enable_request_lifecycle),
-        )
+        let mut spec = ServerSpec::new(&entry.name, &entry.host, entry.port)
+            .engine(engine)
+            .enable_request_lifecycle(entry.options.enable_request_lifecycle);
+        if let Some(format) = entry.options.access_log {
+            spec = spec.access_log(AccessLog::new(format));
+        }
+        Some(spec)
     }
 
     /// The servers' names, in the file's order.

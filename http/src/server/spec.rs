@@ -7,7 +7,7 @@ use std::sync::Arc;
 use coordinator::Coordinator;
 
 use crate::engine::{EngineConfig, Service};
-use crate::server::access_log::AccessLog;
+use crate::server::access_log::{AccessLog, AccessLogFormat};
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::StateMap;
@@ -76,6 +76,11 @@ impl ServerSpec {
     /// The server's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The access log's format, if the server has one.
+    pub fn access_log_format(&self) -> Option<AccessLogFormat> {
+        self.access_log.map(|log| log.format())
     }
 
     /// Whether the lifecycle events fire.
