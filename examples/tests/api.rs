@@ -31,6 +31,20 @@ fn api_example_serves_its_routes_and_reports_the_drain_on_sigterm() {
         "the constraint"
     );
 
+    let created = server.request(
+        "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 14\r\nConnection: close\r\n\r\n{\"name\":\"ada\"}",
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert_eq!(body(&created), r#"{"id":7,"name":"ada"}"#);
+    let misshapen = server.request(
+        "POST /users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert!(misshapen.starts_with("HTTP/1.1 422"), "{misshapen}");
+    assert!(
+        body(&misshapen).starts_with(r#"{"error":"#),
+        "a rejection rendered by the custom exception handler: {misshapen}"
+    );
+
     assert_eq!(body(&server.get("/posts")), r#"{"page":1,"posts":[]}"#);
     assert_eq!(body(&server.get("/posts/3")), r#"{"page":3,"posts":[]}"#);
 

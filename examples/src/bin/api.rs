@@ -1,7 +1,8 @@
-//! A JSON API: route parameters and constraints, a group behind an auth middleware, a
-//! priority-sorted pair of global middlewares, a custom exception handler, lifecycle events
-//! in the log, a health check that answers only once every worker has started, an echo, and a
-//! graceful shutdown on Ctrl-C or SIGTERM.
+//! A JSON API: handlers that take what they need as extractors (`Path`, `Json`, `State`,
+//! `Bytes`), route parameters and constraints, a group behind an auth middleware, request ids
+//! and an access log, a custom exception handler that renders every error (extractor
+//! rejections included) as JSON, lifecycle events in the log, a health check that answers
+//! only once every worker has started, an echo, and a graceful shutdown on Ctrl-C or SIGTERM.
 //!
 //! `cargo run --release -p examples --bin api [-- --port 9501 --workers 2]`
 //! (or `PORT=… WORKERS=…`).
@@ -11,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyperf_http::server::{
-    ExceptionHandler, HttpError, Json, Next, Propagation, RequestContext, Router, Server,
-    ServerSpec, params,
+    AccessLog, AccessLogFormat, ExceptionHandler, HttpError, Json, Next, Path, Propagation,
+    Rejection, RequestContext, RequestId, Router, Server, ServerSpec, State, find_cause,
 };
-use hyperf_http::{BoxError, HeaderValue, Request, Response, StatusCode};
-use serde::Serialize;
+use hyperf_http::{BoxError, Bytes, HeaderValue, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
 struct User {
@@ -23,28 +24,19 @@ struct User {
     name: String,
 }
 
-/// Gives every request an id (`x-request-id`), first of all: priority 10.
-fn request_id(counter: Arc<AtomicU64>) -> impl hyperf_http::server::Middleware {
-    move |request: Request, next: Next<'_>| -> Result<Response, BoxError> {
-        let id = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut response = next.run(request)?;
-        response
-            .headers_mut()
-            .insert("x-request-id", HeaderValue::from(id));
-        Ok(response)
-    }
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
 }
 
-/// Logs each request with its status, inside the request id: priority 0.
-fn access_log(request: Request, next: Next<'_>) -> Result<Response, BoxError> {
-    let line = format!("{} {}", request.method(), request.uri());
-    let outcome = next.run(request);
-    match &outcome {
-        Ok(response) => log::info!("{line} -> {}", response.status().as_u16()),
-        Err(error) => log::info!("{line} -> error: {error}"),
-    }
-    outcome
+#[derive(Deserialize)]
+struct PostsPage {
+    page: Option<u32>,
 }
+
+/// How many requests have finished, shared with the handlers as a `State`.
+#[derive(Clone, Default)]
+struct Served(Arc<AtomicU64>);
 
 /// Guards the `/admin` group: `Authorization: Bearer secret`.
 fn auth(request: Request, next: Next<'_>) -> Result<Response, BoxError> {
@@ -74,8 +66,14 @@ impl ExceptionHandler for JsonErrors {
         mut response: Response,
         propagation: &mut Propagation,
     ) -> Result<Response, BoxError> {
-        let (status, message) = match error.downcast_ref::<HttpError>() {
-            Some(error) => (error.status(), error.message().to_string()),
+        let client_error = find_cause::<HttpError>(&**error)
+            .map(|error| (error.status(), error.message().to_string()))
+            .or_else(|| {
+                find_cause::<Rejection>(&**error)
+                    .map(|rejection| (rejection.status(), rejection.message().to_string()))
+            });
+        let (status, message) = match client_error {
+            Some(answer) => answer,
             None => {
                 log::error!("request failed: {error}");
                 (
@@ -96,39 +94,32 @@ impl ExceptionHandler for JsonErrors {
     }
 }
 
-fn routes(served: Arc<AtomicU64>) -> Result<Router, hyperf_http::server::RouteError> {
+fn routes(served: Served) -> Result<Router, hyperf_http::server::RouteError> {
     let mut router = Router::new();
+    router.state(served);
     // Answers only once every worker has started: every request waits on WORKER_START.
-    router.get("/health", |_: Request| {
-        Json(serde_json::json!({ "status": "ok" }))
+    router.get("/health", || Json(serde_json::json!({ "status": "ok" })))?;
+    router.get("/users/{id:\\d+}", |Path(id): Path<u32>| {
+        RequestContext::set_response_header("cache-control", "max-age=60");
+        Json(User {
+            id,
+            name: format!("user {id}"),
+        })
     })?;
-    router.get(
-        "/users/{id:\\d+}",
-        |request: Request| -> Result<Json<User>, BoxError> {
-            let id: u32 = params(&request).parse("id")?;
-            RequestContext::set_response_header("cache-control", "max-age=60");
-            Ok(Json(User {
-                id,
-                name: format!("user {id}"),
-            }))
-        },
-    )?;
-    router.get(
-        "/posts[/{page:\\d+}]",
-        |request: Request| -> Result<Json<serde_json::Value>, BoxError> {
-            let page: u32 = match params(&request).get("page") {
-                Some(_) => params(&request).parse("page")?,
-                None => 1,
-            };
-            Ok(Json(serde_json::json!({ "page": page, "posts": [] })))
-        },
-    )?;
-    router.post("/echo", |request: Request| {
-        Response::new(request.into_body().into())
+    router.post("/users", |Json(user): Json<NewUser>| {
+        let created = User {
+            id: 7,
+            name: user.name,
+        };
+        (StatusCode::CREATED, Json(created))
     })?;
+    router.get("/posts[/{page:\\d+}]", |Path(at): Path<PostsPage>| {
+        Json(serde_json::json!({ "page": at.page.unwrap_or(1), "posts": [] }))
+    })?;
+    router.post("/echo", |body: Bytes| Response::new(body.into()))?;
     router.group_with_middlewares("/admin", vec![(Arc::new(auth), None)], |admin| {
-        admin.get("/stats", move |_: Request| {
-            Json(serde_json::json!({ "requests": served.load(Ordering::Relaxed) }))
+        admin.get("/stats", |State(served): State<Served>| {
+            Json(serde_json::json!({ "requests": served.0.load(Ordering::Relaxed) }))
         })?;
         Ok(())
     })?;
@@ -139,13 +130,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     examples::init_logging();
     let port = examples::flag("--port", "PORT", 9501u16);
     let workers = examples::flag("--workers", "WORKERS", 2usize);
-    let ids = Arc::new(AtomicU64::new(0));
-    let served = Arc::new(AtomicU64::new(0));
-    let counted = Arc::clone(&served);
+    let served = Served::default();
+    let counted = Arc::clone(&served.0);
     let spec = ServerSpec::new("http", "127.0.0.1", port)
-        .router(routes(Arc::clone(&served))?)
-        .middleware_with_priority(access_log, 0)
-        .middleware_with_priority(request_id(ids), 10)
+        .router(routes(served.clone())?)
+        .middleware_with_priority(RequestId::new(), 10)
+        .access_log(AccessLog::new(AccessLogFormat::Combined))
         .exception_handler(JsonErrors)
         .enable_request_lifecycle(true);
     let server = Server::new()
@@ -178,6 +168,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl http://{address}/health");
     println!("  curl http://{address}/users/42");
     println!("  curl http://{address}/posts/2");
+    println!(
+        "  curl -H 'Content-Type: application/json' -d '{{\"name\":\"ada\"}}' http://{address}/users"
+    );
     println!("  curl -d 'hello' http://{address}/echo");
     println!("  curl -H 'Authorization: Bearer secret' http://{address}/admin/stats");
 
@@ -190,7 +183,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forced: usize = reports.iter().map(|(_, r)| r.forced).sum();
     println!(
         "shut down: {} requests served, {drained} connections drained, {forced} forced",
-        served.load(Ordering::Relaxed)
+        served.0.load(Ordering::Relaxed)
     );
     Ok(())
 }
