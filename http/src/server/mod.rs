@@ -1,5 +1,20 @@
-//! The server on top of the engine: routing, priority-sorted middlewares, exception handlers,
-//! lifecycle events and workers — Hyperf's `onRequest`.
+//! The server on top of the engine: routing, extractors, priority-sorted middlewares,
+//! exception handlers, lifecycle events and workers — Hyperf's `onRequest`.
+//!
+//! ```
+//! use hyperf_http::server::{Json, Path, Router, ServerSpec};
+//! use hyperf_http::{Bytes, Method, Request, Service};
+//!
+//! let mut router = Router::new();
+//! router.get("/users/{id:\\d+}", |Path(id): Path<u32>| Json(serde_json::json!({ "id": id }))).unwrap();
+//!
+//! // The pipeline without sockets; `Server` runs it on a worker pool behind the engine.
+//! let service = ServerSpec::new("http", "127.0.0.1", 0).router(router).into_service();
+//! let mut request = Request::new(Bytes::new());
+//! *request.uri_mut() = "/users/42".parse().unwrap();
+//! let response = service.call(request).unwrap();
+//! assert_eq!(response.body().as_bytes(), Some(&br#"{"id":42}"#[..]));
+//! ```
 
 mod access_log;
 mod builder;
