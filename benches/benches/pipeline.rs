@@ -1,6 +1,7 @@
 //! The request pipeline alone, no socket: a request through the full `on_request` (routing
 //! among 50 routes, two global middlewares, lifecycle events) beside calling the hello handler
-//! directly, each in a request scope as the engine runs them.
+//! directly, each in a request scope as the engine runs them; and a route parameter and a
+//! JSON body taken by extractors (`Path<u32>` + `Json<T>`) beside the same work done by hand.
 //!
 //! `cargo bench -p benches --bench pipeline` (add `-- --quick` for a short run).
 
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use benches::{HELLO, full_pipeline_spec};
 use criterion::{Criterion, criterion_group};
-use hyperf_http::{Request, Response, Service};
+use hyperf_http::server::{HttpError, Json, Path, Router, ServerSpec, params};
+use hyperf_http::{BoxError, Bytes, Request, Response, Service, StatusCode, header};
 
 fn request() -> Request {
     let mut request = Request::new(hyperf_http::Bytes::new());
@@ -25,10 +27,19 @@ fn request() -> Request {
 
 /// Calls `service` `iters` times in one coroutine, each call in its own request scope.
 fn time_calls(iters: u64, service: std::sync::Arc<dyn Service>) -> Duration {
+    time_requests(iters, service, request)
+}
+
+/// Calls `service` on `iters` requests made by `make`, each in its own request scope.
+fn time_requests(
+    iters: u64,
+    service: std::sync::Arc<dyn Service>,
+    make: fn() -> Request,
+) -> Duration {
     runtime::spawn(move || {
         let began = Instant::now();
         for _ in 0..iters {
-            let response = runtime::scope(|| service.call(black_box(request())));
+            let response = runtime::scope(|| service.call(black_box(make())));
             black_box(response.unwrap());
         }
         began.elapsed()
@@ -53,6 +64,69 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
+#[derive(serde::Deserialize)]
+struct NewUser {
+    name: String,
+    age: u32,
+}
+
+/// `POST /users/42` with a small JSON body.
+fn user_request() -> Request {
+    let mut request = Request::new(Bytes::from_static(br#"{"name":"ada","age":36}"#));
+    *request.method_mut() = hyperf_http::Method::POST;
+    *request.uri_mut() = "/users/42".parse().unwrap();
+    request
+        .headers_mut()
+        .insert(header::HOST, "bench".parse().unwrap());
+    request
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    request
+}
+
+fn user_service(router: Router) -> std::sync::Arc<dyn Service> {
+    ServerSpec::new("bench", "127.0.0.1", 0)
+        .router(router)
+        .into_service()
+}
+
+fn extractors(c: &mut Criterion) {
+    let mut group = c.benchmark_group("extract_per_request");
+    let mut by_hand = Router::new();
+    by_hand
+        .post("/users/{id}", |request: Request| -> Result<_, BoxError> {
+            let id: u32 = params(&request).parse("id")?;
+            let json = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|value| value == "application/json");
+            if !json {
+                return Err(HttpError::status_only(StatusCode::UNSUPPORTED_MEDIA_TYPE).into());
+            }
+            let user: NewUser = serde_json::from_slice(request.body())?;
+            Ok(Json((id, user.name.len() as u32 + user.age)))
+        })
+        .unwrap();
+    let by_hand = user_service(by_hand);
+    group.bench_function("baseline_path_and_json_by_hand", |b| {
+        b.iter_custom(|iters| time_requests(iters, std::sync::Arc::clone(&by_hand), user_request))
+    });
+    let mut extracted = Router::new();
+    extracted
+        .post(
+            "/users/{id}",
+            |Path(id): Path<u32>, Json(user): Json<NewUser>| {
+                Json((id, user.name.len() as u32 + user.age))
+            },
+        )
+        .unwrap();
+    let extracted = user_service(extracted);
+    group.bench_function("path_u32_and_json_extractors", |b| {
+        b.iter_custom(|iters| time_requests(iters, std::sync::Arc::clone(&extracted), user_request))
+    });
+    group.finish();
+}
+
 fn configure() -> Criterion {
     runtime::configure(runtime::Config::default().workers(2)).expect("configured before any spawn");
     Criterion::default()
@@ -61,10 +135,10 @@ fn configure() -> Criterion {
 criterion_group! {
     name = pipeline_benches;
     config = configure();
-    targets = pipeline
+    targets = pipeline, extractors
 }
 fn main() {
     pipeline_benches();
     Criterion::default().configure_from_args().final_summary();
-    benches::print_ratios(&["pipeline_per_request"]);
+    benches::print_ratios(&["pipeline_per_request", "extract_per_request"]);
 }

@@ -204,6 +204,32 @@ fn a_path_value_that_is_not_utf8_once_decoded_is_a_400() {
     assert_eq!(get(router, "/files/%FF").0, StatusCode::BAD_REQUEST);
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "its variants are built by serde only")]
+enum Section {
+    Posts,
+    Pages,
+}
+
+#[test]
+fn path_takes_an_enum_by_its_variant_names() {
+    let router = routed("/{section}", |Path(section): Path<Section>| {
+        format!("{section:?}")
+    });
+    assert_eq!(get(router, "/pages"), (StatusCode::OK, "Pages".into()));
+}
+
+#[test]
+fn a_path_value_that_is_no_variant_is_a_400() {
+    let router = routed("/{section}", |Path(section): Path<Section>| {
+        format!("{section:?}")
+    });
+    let (status, body) = get(router, "/drafts");
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("drafts"), "{body:?}");
+}
+
 // Query
 
 #[derive(Deserialize)]

@@ -279,6 +279,11 @@ impl Params {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// How many parameters the path gave.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// The parameters of the route that matched `request` (empty when none did).

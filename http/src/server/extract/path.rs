@@ -9,7 +9,7 @@ use serde::forward_to_deserialize_any;
 
 use crate::engine::Request;
 use crate::server::extract::{FromRequest, Rejection, RejectionKind};
-use crate::server::router::params;
+use crate::server::router::{self, params};
 
 /// The route's parameters, percent-decoded: one value (`Path<u32>`, for a route with one
 /// parameter), a tuple in the pattern's order (`Path<(u32, String)>`), or a `serde` struct by
@@ -38,17 +38,7 @@ impl<T: DeserializeOwned> FromRequest for Path<T> {
     type Rejection = Rejection;
 
     fn from_request(request: &mut Request) -> Result<Self, Rejection> {
-        let mut decoded = Vec::new();
-        for (name, raw) in params(request).iter() {
-            let value = percent_decode_str(raw).decode_utf8().map_err(|_| {
-                Rejection::new(
-                    RejectionKind::Path,
-                    format!("route parameter {name:?} is not UTF-8 once decoded"),
-                )
-            })?;
-            decoded.push((name, value));
-        }
-        T::deserialize(Params(&decoded))
+        T::deserialize(Params(params(request)))
             .map(Path)
             .map_err(|error| Rejection::new(RejectionKind::Path, error.0))
     }
@@ -76,19 +66,18 @@ impl de::Error for Error {
     }
 }
 
-type Decoded<'a> = [(&'a str, Cow<'a, str>)];
-
 /// All the parameters: a struct or map by name, a tuple or sequence in order, or a single
 /// value when there is exactly one.
-struct Params<'a>(&'a Decoded<'a>);
+struct Params<'a>(&'a router::Params);
 
 impl<'a> Params<'a> {
     fn single(&self) -> Result<Value<'a>, Error> {
-        match self.0 {
-            [(name, value)] => Ok(Value { name, value }),
-            others => Err(Error(format!(
+        let mut all = self.0.iter();
+        match (all.next(), all.next()) {
+            (Some((name, raw)), None) => Ok(Value { name, raw }),
+            _ => Err(Error(format!(
                 "expected 1 route parameter, the route has {}",
-                others.len()
+                self.0.len()
             ))),
         }
     }
@@ -166,9 +155,10 @@ impl<'de> de::Deserializer<'de> for Params<'_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            [] => visitor.visit_none(),
-            _ => visitor.visit_some(self),
+        if self.0.is_empty() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
         }
     }
 
@@ -195,19 +185,17 @@ struct ByName<'a, I> {
     value: Option<Value<'a>>,
 }
 
-impl<'de, 'a, I: Iterator<Item = &'a (&'a str, Cow<'a, str>)>> de::MapAccess<'de>
-    for ByName<'a, I>
-{
+impl<'de, 'a, I: Iterator<Item = (&'a str, &'a str)>> de::MapAccess<'de> for ByName<'a, I> {
     type Error = Error;
 
     fn next_key_seed<K: de::DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let Some((name, value)) = self.entries.next() else {
+        let Some((name, raw)) = self.entries.next() else {
             return Ok(None);
         };
-        self.value = Some(Value { name, value });
+        self.value = Some(Value { name, raw });
         seed.deserialize(name.into_deserializer()).map(Some)
     }
 
@@ -223,7 +211,7 @@ impl<'de, 'a, I: Iterator<Item = &'a (&'a str, Cow<'a, str>)>> de::MapAccess<'de
 /// The parameters as a sequence, in the pattern's order.
 struct InOrder<I>(I);
 
-impl<'de, 'a, I: Iterator<Item = &'a (&'a str, Cow<'a, str>)>> de::SeqAccess<'de> for InOrder<I> {
+impl<'de, 'a, I: Iterator<Item = (&'a str, &'a str)>> de::SeqAccess<'de> for InOrder<I> {
     type Error = Error;
 
     fn next_element_seed<T: de::DeserializeSeed<'de>>(
@@ -231,28 +219,35 @@ impl<'de, 'a, I: Iterator<Item = &'a (&'a str, Cow<'a, str>)>> de::SeqAccess<'de
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
         match self.0.next() {
-            Some((name, value)) => seed.deserialize(Value { name, value }).map(Some),
+            Some((name, raw)) => seed.deserialize(Value { name, raw }).map(Some),
             None => Ok(None),
         }
     }
 }
 
-/// One parameter's decoded value, parsed as the type asks.
+/// One parameter's value, percent-decoded when it is read, parsed as the type asks.
 struct Value<'a> {
     name: &'a str,
-    value: &'a str,
+    raw: &'a str,
 }
 
-impl Value<'_> {
+impl<'a> Value<'a> {
     fn invalid(&self, reason: impl fmt::Display) -> Error {
         Error(format!("route parameter {:?}: {reason}", self.name))
+    }
+
+    /// The decoded text (borrowed when there was nothing to decode).
+    fn text(&self) -> Result<Cow<'a, str>, Error> {
+        percent_decode_str(self.raw)
+            .decode_utf8()
+            .map_err(|_| self.invalid("not UTF-8 once percent-decoded"))
     }
 }
 
 macro_rules! parsed {
     ($($method:ident => $visit:ident,)*) => {
         $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            match self.value.parse() {
+            match self.text()?.parse() {
                 Ok(parsed) => visitor.$visit(parsed),
                 Err(error) => Err(self.invalid(error)),
             }
@@ -264,7 +259,10 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_str(self.value)
+        match self.text()? {
+            Cow::Borrowed(text) => visitor.visit_str(text),
+            Cow::Owned(text) => visitor.visit_string(text),
+        }
     }
 
     parsed! {
@@ -304,7 +302,7 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
     ) -> Result<V::Value, Error> {
         let name = self.name;
         visitor
-            .visit_enum(self.value.into_deserializer())
+            .visit_enum(self.text()?.into_deserializer())
             .map_err(|error: Error| Error(format!("route parameter {name:?}: {error}")))
     }
 
