@@ -57,8 +57,9 @@ mod engine;
 pub mod server;
 
 pub use crate::engine::{
-    Body, BodyWriter, BoxError, ConnectionSpawner, CoroutineSpawner, Engine, EngineConfig, Limits,
-    Request, Response, Service, Spawned, StopReport,
+    Body, BodyError, BodyPolicy, BodyReader, BodyWriter, BoxError, ConnectionSpawner,
+    CoroutineSpawner, Engine, EngineConfig, Limits, Request, Response, Service, Spawned,
+    StopReport,
 };
 pub use bytes::Bytes;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};

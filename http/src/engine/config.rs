@@ -73,6 +73,7 @@ pub struct EngineConfig {
     pub(crate) write_timeout: Duration,
     pub(crate) linger_timeout: Duration,
     pub(crate) linger_bytes: usize,
+    pub(crate) drain_bytes: usize,
     pub(crate) timer_tick: Duration,
     pub(crate) stack_size: usize,
 }
@@ -80,7 +81,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     /// The [`Limits`] defaults; 10,000 connections; a 10 s request timeout, 60 s keep-alive
     /// timeout, 30 s write timeout; a lingering close of up to 2 s and 64 KiB after a
-    /// refusal; 64 KiB connection stacks.
+    /// refusal; up to 64 KiB of an unread streamed body drained; 64 KiB connection stacks.
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
@@ -91,6 +92,7 @@ impl Default for EngineConfig {
             write_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
             linger_bytes: 64 * 1024,
+            drain_bytes: 64 * 1024,
             timer_tick: Duration::from_millis(100),
             stack_size: 64 * 1024,
         }
@@ -162,6 +164,16 @@ impl EngineConfig {
     /// at once.
     pub fn linger_bytes(mut self, bytes: usize) -> Self {
         self.linger_bytes = bytes;
+        self
+    }
+
+    /// When a handler returns without reading its [streamed](crate::BodyPolicy::Streamed)
+    /// body to the end, the engine reads and discards up to this many bytes of the rest (each
+    /// read within the request timeout) to keep the connection for the next request; a longer
+    /// rest closes the connection after the response (with a lingering close). 0 always
+    /// closes.
+    pub fn drain_bytes(mut self, bytes: usize) -> Self {
+        self.drain_bytes = bytes;
         self
     }
 

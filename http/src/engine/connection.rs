@@ -13,6 +13,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
 
+use crate::engine::body_reader::{BodyPolicy, BodyReader, Returned, Streaming};
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Request, Response};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
@@ -92,6 +93,30 @@ impl ReadBuffer {
         Ok(n)
     }
 
+    /// Puts `bytes` back in front of what is unread (what a streamed body's reader read past
+    /// the body's end).
+    fn put_back(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut data =
+            Vec::with_capacity((bytes.len() + self.end - self.start).max(INITIAL_READ_BUFFER));
+        data.extend_from_slice(bytes);
+        data.extend_from_slice(self.filled());
+        self.end = data.len();
+        self.start = 0;
+        data.resize(data.capacity(), 0);
+        self.data = data;
+    }
+
+    /// Moves every unread byte out.
+    fn take_all(&mut self) -> BytesMut {
+        let all = BytesMut::from(self.filled());
+        self.start = 0;
+        self.end = 0;
+        all
+    }
+
     /// Gives back memory a large request needed, once nothing is buffered.
     fn shrink_when_empty(&mut self) {
         if self.is_empty() && self.data.len() > INITIAL_READ_BUFFER {
@@ -140,6 +165,9 @@ pub(crate) struct Connection {
     /// The scopes of requests whose responses wait in `output` (pipelined, sent in one batch):
     /// each ends — its defers run — once its response has been written.
     unsent: Vec<runtime::OpenScope>,
+    /// A streamed body was left unread: the close after the response lingers, so that the
+    /// client reads the response instead of a reset.
+    unread_body: bool,
 }
 
 impl Connection {
@@ -157,6 +185,7 @@ impl Connection {
             input: ReadBuffer::new(),
             output: Vec::new(),
             unsent: Vec::new(),
+            unread_body: false,
         }
     }
 
@@ -180,8 +209,11 @@ impl Connection {
                 }
             }
         }
-        let _ = self.flush();
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let flushed = self.flush().is_ok();
+        let shut = self.stream.shutdown(std::net::Shutdown::Write).is_ok();
+        if self.unread_body && flushed && shut {
+            self.linger();
+        }
     }
 
     /// The lingering close after a refusal, once the answer is written and the sending side
@@ -223,11 +255,19 @@ impl Connection {
         let Some(head) = self.read_head(first)? else {
             return Ok(false);
         };
-        let body = self.read_body(&head)?;
+        let (body, reader) = match self.shared.service.body_policy(&head.method, &head.uri) {
+            BodyPolicy::Streamed { max_bytes } => {
+                (Bytes::new(), Some(self.stream_body(&head, max_bytes)?))
+            }
+            BodyPolicy::Buffered => (self.read_body(&head)?, None),
+        };
         let method = head.method.clone();
         let version = head.version;
         let mut keep_alive = head.keep_alive;
-        let request = into_request(head, body);
+        let mut request = into_request(head, body);
+        if let Some(reader) = &reader {
+            request.extensions_mut().insert(reader.clone());
+        }
         self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
@@ -235,6 +275,9 @@ impl Connection {
         let (written, scope) = runtime::scope_open(|| {
             let response = self.call_service(request);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(reader) = reader {
+                keep_alive &= self.take_body_back(&reader);
+            }
             // Winding down: requests the client has already sent are still answered — those
             // buffered here and those waiting in the socket — then the connection closes.
             keep_alive &= !(self.state.winding_down(&self.shared.stopping)
@@ -300,10 +343,64 @@ impl Connection {
         }
     }
 
+    /// Hands the body of `head` to a [`BodyReader`] (after checking its length against
+    /// `max_bytes`, 0 for no limit): the handler reads it as it arrives.
+    fn stream_body(&mut self, head: &Head, max_bytes: u64) -> Result<BodyReader, Stop> {
+        let stream = self.stream.try_clone()?;
+        let engine = Arc::clone(&self.shared);
+        let state = Arc::clone(&self.state);
+        let streaming = match head.framing {
+            Framing::Empty => {
+                Streaming::with_length(stream, BytesMut::new(), 0, false, engine, state)
+            }
+            Framing::Length(length) => {
+                if max_bytes != 0 && length > max_bytes {
+                    return Err(Stop::Refuse(DecodeError::BODY_TOO_LARGE));
+                }
+                let wanted = usize::try_from(length).unwrap_or(usize::MAX);
+                let buffered = BytesMut::from(self.input.take(wanted));
+                let send_continue = head.expect_continue && (buffered.len() as u64) < length;
+                Streaming::with_length(stream, buffered, length, send_continue, engine, state)
+            }
+            Framing::Chunked => {
+                // The chunked framing says where the body ends only as it is decoded: the
+                // reader takes everything buffered and gives back what follows the body.
+                let buffered = self.input.take_all();
+                let send_continue = head.expect_continue && buffered.is_empty();
+                Streaming::chunked(stream, buffered, max_bytes, send_continue, engine, state)
+            }
+        };
+        Ok(BodyReader::new(streaming))
+    }
+
+    /// Takes a streamed body back from its reader once the handler has returned; whether the
+    /// connection can serve another request.
+    fn take_body_back(&mut self, reader: &BodyReader) -> bool {
+        let after = match reader.take_back() {
+            Returned::Finished(after) => Some(after),
+            Returned::Unfinished(streaming) => streaming.drain(self.shared.config.drain_bytes),
+            Returned::Lost => None,
+        };
+        self.state.clear_deadline();
+        match after {
+            Some(after) => {
+                self.input.put_back(&after);
+                true
+            }
+            None => {
+                self.unread_body = true;
+                false
+            }
+        }
+    }
+
     fn read_body(&mut self, head: &Head) -> Result<Bytes, Stop> {
         match head.framing {
             Framing::Empty => Ok(Bytes::new()),
             Framing::Length(length) => {
+                if length > self.shared.config.limits.max_body_bytes as u64 {
+                    return Err(Stop::Refuse(DecodeError::BODY_TOO_LARGE));
+                }
                 let length = usize::try_from(length).map_err(|_| Stop::Gone)?;
                 // Zeroed once; reads then fill it in place.
                 let mut body = vec![0; length];

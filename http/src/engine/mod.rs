@@ -1,6 +1,7 @@
 //! The HTTP/1.1 engine: [`Engine`] binds a listener, serves each connection in a coroutine of
 //! its own and stops gracefully; the wire protocol below it is private.
 
+mod body_reader;
 mod config;
 mod connection;
 mod listener;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+pub use self::body_reader::{BodyError, BodyPolicy, BodyReader};
 pub use self::config::{EngineConfig, Limits};
 pub(crate) use self::listener::bind;
 pub use self::service::{BoxError, Request, Response, Service};

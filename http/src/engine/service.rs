@@ -1,7 +1,9 @@
 //! What the engine calls for each request.
 
 use bytes::Bytes;
+use http::{Method, Uri};
 
+use crate::engine::body_reader::BodyPolicy;
 use crate::engine::wire::body::Body;
 
 /// A request as the engine hands it over: the `http` crate's request with the whole body.
@@ -31,6 +33,15 @@ pub trait Service: Send + Sync + 'static {
     /// Handles one request. An `Err` (or a panic) becomes a `500 Internal Server Error`
     /// whose body says nothing of the cause; the cause is logged.
     fn call(&self, request: Request) -> Result<Response, BoxError>;
+
+    /// How the engine reads the body of a request to `method` `uri`, asked once its head is
+    /// read: whole before [`call`](Self::call) (the default), or
+    /// [streamed](BodyPolicy::Streamed) through a [`BodyReader`](crate::BodyReader) in the
+    /// request's extensions. The server's pipeline answers for each route.
+    fn body_policy(&self, method: &Method, uri: &Uri) -> BodyPolicy {
+        let _ = (method, uri);
+        BodyPolicy::Buffered
+    }
 }
 
 impl<F> Service for F

@@ -111,9 +111,22 @@ impl Error for Panicked {}
 /// ```
 pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a T> {
     std::iter::successors(Some(error), |cause: &&'a (dyn Error + 'static)| {
-        (*cause).source()
+        next_cause(*cause)
     })
     .find_map(|cause| cause.downcast_ref::<T>())
+}
+
+/// The cause of `error`: its `source`, except for an `io::Error` holding an error of its own
+/// (a failed read of a streamed body, say), whose `source` would skip that error.
+fn next_cause<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
+    if let Some(inner) = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        let inner: &(dyn Error + 'static) = inner;
+        return Some(inner);
+    }
+    error.source()
 }
 
 /// An `anyhow::Error` returned by a handler, kept whole: its causes stay reachable through

@@ -7,6 +7,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
+use crate::engine::BodyError;
 use crate::engine::{BoxError, Response};
 use crate::server::error::{HttpError, find_cause};
 use crate::server::extract::Rejection;
@@ -130,8 +131,8 @@ impl ExceptionHandler for DefaultHandler {
 }
 
 /// The status and message for the client, when `error` is a client's mistake: an
-/// [`HttpError`], a [`Rejection`] or a [`ParamError`] anywhere in it ([`find_cause`]). `None`:
-/// a server fault.
+/// [`HttpError`], a [`Rejection`], a [`ParamError`] or a [`BodyError`] anywhere in it
+/// ([`find_cause`]). `None`: a server fault.
 fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
     let error: &(dyn std::error::Error + 'static) = &**error;
     find_cause::<HttpError>(error)
@@ -142,6 +143,9 @@ fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
         })
         .or_else(|| {
             find_cause::<ParamError>(error).map(|param| (param.status(), param.to_string()))
+        })
+        .or_else(|| {
+            find_cause::<BodyError>(error).map(|body| (body.status(), body.reason().to_string()))
         })
 }
 

@@ -9,7 +9,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
-use crate::engine::{BoxError, Request, Response, Service};
+use crate::engine::{BodyPolicy, BoxError, Request, Response, Service};
 use crate::server::access_log::AccessLog;
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
@@ -34,6 +34,9 @@ pub(crate) struct Pipeline {
     lifecycle: bool,
     listeners: Arc<Listeners>,
     access_log: Option<AccessLog>,
+    /// Whether a route streams its bodies: only then is a request routed before its body is
+    /// read (to learn how to read it), as well as in the pipeline.
+    streams_bodies: bool,
     /// The pool's `WORKER_START`, held here: looking it up by name on every request would cost
     /// more than waiting on it.
     worker_start: Coordinator,
@@ -54,6 +57,7 @@ pub(crate) struct PipelineParts {
 impl Pipeline {
     pub(crate) fn new(mut parts: PipelineParts) -> Self {
         parts.router.prepare(&parts.states);
+        let streams_bodies = parts.router.streams_bodies();
         let route_chains = parts
             .router
             .route_entries()
@@ -72,6 +76,7 @@ impl Pipeline {
             lifecycle: parts.lifecycle,
             listeners: parts.listeners,
             access_log: parts.access_log,
+            streams_bodies,
             worker_start: parts.worker_start,
         }
     }
@@ -194,6 +199,16 @@ impl Pipeline {
 impl Service for Pipeline {
     fn call(&self, request: Request) -> Result<Response, BoxError> {
         Ok(self.on_request(request))
+    }
+
+    fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> BodyPolicy {
+        if !self.streams_bodies {
+            return BodyPolicy::Buffered;
+        }
+        match self.router.dispatch(method, uri.path()) {
+            Dispatched::Found(found) => found.route.body,
+            _ => BodyPolicy::Buffered,
+        }
     }
 }
 

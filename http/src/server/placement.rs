@@ -24,6 +24,10 @@ impl Service for Counted {
         request_done();
         response
     }
+
+    fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> crate::engine::BodyPolicy {
+        self.0.body_policy(method, uri)
+    }
 }
 
 may::coroutine_local!(static CONNECTION_WORKER: std::cell::RefCell<Option<Worker<Message>>> = std::cell::RefCell::new(None));

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use http::Method;
 use regex::{Regex, RegexSet};
 
-use crate::engine::{BoxError, Request, Response};
+use crate::engine::{BodyPolicy, BoxError, Request, Response};
 use crate::server::extract::{Handler, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 
@@ -84,6 +84,8 @@ pub struct RouteEntry {
     pub(crate) middlewares: Vec<Entry>,
     /// The router's states, shared by its routes once the server is built.
     pub(crate) states: OnceLock<Arc<StateMap>>,
+    /// How the engine reads this route's bodies.
+    pub(crate) body: BodyPolicy,
 }
 
 impl RouteEntry {
@@ -320,6 +322,38 @@ impl RouteRef<'_> {
             .push(Entry::new(Arc::new(middleware), Some(priority)));
         self
     }
+
+    /// Streams this route's request bodies: the handler reads each as it arrives, through a
+    /// [`BodyReader`](crate::BodyReader) argument, instead of receiving it whole; the body
+    /// may have up to `max_bytes` (0: no limit) instead of the engine's
+    /// [`max_body_bytes`](crate::Limits::max_body_bytes). A `Content-Length` past the limit is
+    /// refused with `413` before the handler runs; a chunked body past it fails the reader's
+    /// read (answered `413`).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use hyperf_http::BodyReader;
+    /// use hyperf_http::server::Router;
+    ///
+    /// let mut router = Router::new();
+    /// router
+    ///     .post("/upload", |mut body: BodyReader| -> std::io::Result<String> {
+    ///         let mut total = 0;
+    ///         let mut buffer = [0u8; 8192];
+    ///         loop {
+    ///             match body.read(&mut buffer)? {
+    ///                 0 => return Ok(format!("{total} bytes")),
+    ///                 read => total += read,
+    ///             }
+    ///         }
+    ///     })
+    ///     .unwrap()
+    ///     .stream_body(0);
+    /// ```
+    pub fn stream_body(self, max_bytes: u64) -> Self {
+        self.route.body = BodyPolicy::Streamed { max_bytes };
+        self
+    }
 }
 
 impl fmt::Debug for RouteRef<'_> {
@@ -407,6 +441,7 @@ impl Router {
             handler: Arc::new(move |request| handler.call(request)),
             middlewares,
             states: OnceLock::new(),
+            body: BodyPolicy::Buffered,
         };
         self.routes.push(Arc::new(entry));
         for key in keys {
@@ -550,6 +585,14 @@ impl Router {
     pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
         self.states.insert(value);
         self
+    }
+
+    /// Whether a route streams its bodies (then the engine asks the router for each
+    /// request's body policy).
+    pub(crate) fn streams_bodies(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.body != BodyPolicy::Buffered)
     }
 
     /// Every registered route, in registration order.

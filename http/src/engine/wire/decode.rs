@@ -22,6 +22,9 @@ pub(crate) struct DecodeError {
 impl DecodeError {
     /// A request whose head (or body) the client stopped sending part way, past the request
     /// timeout.
+    pub(crate) const BODY_TOO_LARGE: DecodeError =
+        DecodeError::new(StatusCode::PAYLOAD_TOO_LARGE, "body larger than the limit");
+
     pub(crate) const TIMED_OUT: DecodeError =
         DecodeError::new(StatusCode::REQUEST_TIMEOUT, "request timed out part way");
 
@@ -149,7 +152,7 @@ pub(crate) fn decode_head(
         fields.note(&name, &value)?;
         headers.append(name, value);
     }
-    let framing = fields.framing(version, limits)?;
+    let framing = fields.framing(version)?;
     let keep_alive = match version {
         Version::HTTP_10 => fields.keep_alive && !fields.close,
         _ => !fields.close,
@@ -272,7 +275,7 @@ impl Fields {
         Ok(())
     }
 
-    fn framing(&self, version: Version, limits: &Limits) -> Result<Framing, DecodeError> {
+    fn framing(&self, version: Version) -> Result<Framing, DecodeError> {
         if !self.codings.is_empty() {
             if self.content_length.is_some() {
                 return Err(DecodeError::bad(
@@ -295,12 +298,10 @@ impl Fields {
             }
             return Ok(Framing::Chunked);
         }
+        // The length is checked against the body's limit once the service has said how it
+        // reads the body (a streamed route has a limit of its own).
         match self.content_length {
             None | Some(0) => Ok(Framing::Empty),
-            Some(length) if length > limits.max_body_bytes as u64 => Err(DecodeError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body larger than the limit",
-            )),
             Some(length) => Ok(Framing::Length(length)),
         }
     }
@@ -330,6 +331,8 @@ pub(crate) struct ChunkedDecoder {
     total: usize,
     /// Trailer bytes seen so far.
     trailer: usize,
+    /// The most body bytes allowed, when not the engine's `max_body_bytes`.
+    body_limit: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -363,9 +366,17 @@ enum ChunkState {
 const MAX_SIZE_LINE: usize = 4096;
 
 impl ChunkedDecoder {
-    /// A decoder at the start of a body.
+    /// A decoder at the start of a body, limited by the engine's `max_body_bytes`.
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder at the start of a body of at most `limit` bytes of data.
+    pub(crate) fn with_body_limit(limit: usize) -> Self {
+        ChunkedDecoder {
+            body_limit: Some(limit),
+            ..Self::default()
+        }
     }
 
     /// Whether the final chunk and the trailer have been read.
@@ -437,7 +448,7 @@ impl ChunkedDecoder {
                         self.total = self
                             .total
                             .saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
-                        if self.total > limits.max_body_bytes {
+                        if self.total > self.body_limit.unwrap_or(limits.max_body_bytes) {
                             return Err(DecodeError::new(
                                 StatusCode::PAYLOAD_TOO_LARGE,
                                 "body larger than the limit",

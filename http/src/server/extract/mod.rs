@@ -11,7 +11,7 @@ mod urlencoded;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
 
-use crate::engine::{BoxError, Request};
+use crate::engine::{BodyReader, BoxError, Request};
 use crate::server::router::{Params, params};
 
 pub use self::handler::Handler;
@@ -66,6 +66,7 @@ pub use self::urlencoded::{Form, Query};
 /// | [`Form<T>`] | the body, urlencoded | `415` without `application/x-www-form-urlencoded`, `422` of the wrong shape |
 /// | [`State<T>`] | a value registered with [`Router::state`](crate::server::Router::state) or [`ServerSpec::state`](crate::server::ServerSpec::state) | a `500` if none was registered (a server fault) |
 /// | [`Bytes`], `String` | the body (`String`: UTF-8) | `400` if not UTF-8 |
+/// | [`BodyReader`] | the body as it arrives, on a route that [streams](crate::server::RouteRef::stream_body) | a `500` on other routes; its reads fail with a [`BodyError`](crate::BodyError) (`413`, `408`, `400`) |
 /// | [`HeaderMap`], [`Method`], [`Uri`], [`Version`], [`Params`](crate::server::Params) | a copy | never |
 ///
 /// A handler is a function of 0 to 8 extractors, or of the whole [`Request`] (not mixed with
@@ -157,6 +158,19 @@ impl FromRequest for Bytes {
 
     fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
         Ok(request.body().clone())
+    }
+}
+
+/// A [streamed](crate::server::RouteRef::stream_body) body, read as it arrives. On a route
+/// that does not stream its bodies there is none: the request fails as a server fault (a
+/// `500` and an error-level log line).
+impl FromRequest for BodyReader {
+    type Rejection = BoxError;
+
+    fn from_request(request: &mut Request) -> Result<Self, BoxError> {
+        request.extensions_mut().remove::<BodyReader>().ok_or_else(|| {
+            "BodyReader taken on a route that does not stream its bodies (RouteRef::stream_body), or taken twice".into()
+        })
     }
 }
 
