@@ -35,7 +35,7 @@
 //!   `Connection: close` honoured; `HEAD` answered with the headers the `GET` would have and
 //!   no body; `Expect: 100-continue` answered before the body is read.
 //! - Request bodies by `Content-Length` or `chunked` (extensions and trailers accepted), read
-//!   whole before the handler runs and never taken for the next request.
+//!   whole before the handler runs or streamed to it, and never taken for the next request.
 //! - Every limit configurable ([`Limits`], [`EngineConfig`]): 64 KiB of head → `431`,
 //!   100 header fields → `431`, 8 KiB target → `414`, 8 MiB body → `413` (before reading it);
 //!   10 s to send a request head (a head or body begun and stalled past it → `408`; a
@@ -48,8 +48,10 @@
 //!   closes, so that a client still sending reads the answer instead of a reset.
 //! - A handler's error or panic becomes a bare `500`; the connection and the server go on.
 //!
-//! Request bodies are buffered whole (bounded by the body limit) before the handler runs:
-//! there is no streaming upload yet.
+//! Request bodies are buffered whole (bounded by the body limit) before the handler runs,
+//! unless the [`Service`] asks for them [streamed](BodyPolicy::Streamed): then the handler
+//! reads the body as it arrives through a [`BodyReader`] (the server's routes opt in with
+//! `stream_body`), with flat memory whatever the body's size.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -153,3 +153,20 @@ fn an_unknown_access_log_format_is_refused() {
         Err(ConfigError::Parse(_))
     ));
 }
+
+#[test]
+fn the_drain_bound_of_unread_streamed_bodies_is_set_from_the_settings() {
+    let text = FULL.replace(
+        "request_timeout = 2.0",
+        "request_timeout = 2.0\ndrain_bytes = 512",
+    );
+    let config = ServerConfig::from_toml(&text).unwrap();
+    let expected = EngineConfig::default()
+        .limits(Limits::default().max_body_bytes(1024))
+        .request_timeout(Duration::from_secs(2))
+        .drain_bytes(512);
+    assert_eq!(
+        config.spec("admin").unwrap().engine_config(),
+        Some(&expected)
+    );
+}

@@ -16,8 +16,14 @@ pub struct Running {
 impl Running {
     /// Starts `binary` with `--port 0` and waits for its "listening on http://…" line.
     pub fn start(binary: &str) -> Running {
+        Self::start_with(binary, &[])
+    }
+
+    /// Starts `binary` with `--port 0` and `args`, and waits for its "listening on" line.
+    pub fn start_with(binary: &str, args: &[&str]) -> Running {
         let mut child = Command::new(binary)
             .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -74,6 +74,7 @@ struct EngineSettings {
     write_timeout: Option<f64>,
     linger_timeout: Option<f64>,
     linger_bytes: Option<usize>,
+    drain_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +180,9 @@ impl EngineSettings {
         }
         if let Some(v) = self.linger_bytes {
             config = config.linger_bytes(v);
+        }
+        if let Some(v) = self.drain_bytes {
+            config = config.drain_bytes(v);
         }
         config
     }
