@@ -59,7 +59,8 @@ pub enum AccessLogFormat {
     /// The Combined Log Format (Common + `Referer` + `User-Agent`), then the duration and the
     /// request id.
     Combined,
-    /// One JSON object per line.
+    /// One JSON object per line (feature `json`).
+    #[cfg(feature = "json")]
     JsonLines,
 }
 
@@ -104,6 +105,7 @@ impl AccessLog {
             .map_or_else(|| request.uri.to_string(), |target| target.to_string());
         let status = response.status();
         match self.format {
+            #[cfg(feature = "json")]
             AccessLogFormat::JsonLines => serde_json::json!({
                 "time": rfc3339(now),
                 "method": request.method.as_str(),
@@ -218,6 +220,7 @@ fn clf_time(now: SystemTime) -> String {
 }
 
 /// `2026-12-03T08:30:00.123456Z`, RFC 3339 in UTC.
+#[cfg(feature = "json")]
 fn rfc3339(now: SystemTime) -> String {
     let (year, month, day, time, micros) = utc(now);
     format!(
@@ -244,6 +247,7 @@ mod tests {
     fn times_are_formatted_in_utc() {
         let at = UNIX_EPOCH + Duration::from_micros(1_796_286_600_000_250);
         assert_eq!(clf_time(at), "03/Dec/2026:08:30:00 +0000");
+        #[cfg(feature = "json")]
         assert_eq!(rfc3339(at), "2026-12-03T08:30:00.000250Z");
     }
 

@@ -18,6 +18,7 @@
 
 mod access_log;
 mod builder;
+#[cfg(feature = "toml")]
 mod config;
 mod error;
 mod events;
@@ -35,6 +36,7 @@ mod spec;
 
 pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
 pub use self::builder::{Server, ServerError};
+#[cfg(feature = "toml")]
 pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{HttpError, Panicked, find_cause};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
@@ -46,7 +48,9 @@ pub use self::middleware::{Identity, Middleware, Next};
 pub use self::placement::Message;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
 pub use self::request_id::RequestId;
-pub use self::response::{HandlerResult, IntoResponse, Json};
+#[cfg(feature = "json")]
+pub use self::response::Json;
+pub use self::response::{HandlerResult, IntoResponse};
 pub use self::router::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
+#[cfg(feature = "json")]
 use serde::Serialize;
 
 use crate::engine::Body;
@@ -90,9 +91,11 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 /// let response = Json(User { id: 1, name: "ada" }).into_response();
 /// assert_eq!(response.body().as_bytes(), Some(&br#"{"id":1,"name":"ada"}"#[..]));
 /// ```
+#[cfg(feature = "json")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
+#[cfg(feature = "json")]
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {

@@ -2,6 +2,7 @@
 //! and the handler forms they make ([`Handler`]).
 
 mod handler;
+#[cfg(feature = "json")]
 mod json;
 mod path;
 mod rejection;
