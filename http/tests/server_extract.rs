@@ -666,6 +666,15 @@ fn api() -> Router {
         )
         .unwrap();
     router.post("/users", rename).unwrap();
+    router.post("/login", login).unwrap();
+    router
+        .post("/text", |text: String| text.to_uppercase())
+        .unwrap();
+    router
+        .get("/greeting", |State(greeting): State<Greeting>| greeting.0)
+        .unwrap();
+    router.get("/me", |Caller(name): Caller| name).unwrap();
+    router.state(Greeting("hello over a socket"));
     router
 }
 
@@ -710,6 +719,16 @@ fn over_a_socket_each_rejection_answers_its_status_and_keeps_the_connection() {
         (with_body("POST", "/users", "text/plain", "{}"), 415),
         (with_body("POST", "/users", "application/json", "{"), 400),
         (with_body("POST", "/users", "application/json", "{}"), 422),
+        (with_body("POST", "/login", "text/plain", "id=1"), 415),
+        (
+            with_body(
+                "POST",
+                "/login",
+                "application/x-www-form-urlencoded",
+                "id=x",
+            ),
+            422,
+        ),
     ];
     let statuses = within(TIMEOUT, move || {
         let statuses: Vec<u16> = cases
@@ -720,6 +739,51 @@ fn over_a_socket_each_rejection_answers_its_status_and_keeps_the_connection() {
         let last = client.exchange(request("GET", "/users/1", &[]));
         (statuses, last.status)
     });
-    assert_eq!(statuses, (vec![400, 400, 415, 400, 422], 200));
+    assert_eq!(statuses, (vec![400, 400, 415, 400, 422, 415, 422], 200));
+    stop(running);
+}
+
+#[test]
+fn over_a_socket_a_form_is_extracted() {
+    let running = start(server().server(spec("http").router(api())));
+    let mut client = connect_to(&running, "http");
+    let reply = client.exchange(with_body(
+        "POST",
+        "/login",
+        "application/x-www-form-urlencoded",
+        "id=4&name=ada+lovelace",
+    ));
+    assert_eq!((reply.status, reply.text()), (200, "4 ada lovelace".into()));
+    stop(running);
+}
+
+#[test]
+fn over_a_socket_a_string_body_is_extracted() {
+    let running = start(server().server(spec("http").router(api())));
+    let mut client = connect_to(&running, "http");
+    let reply = client.exchange(with_body("POST", "/text", "text/plain", "shout"));
+    assert_eq!((reply.status, reply.text()), (200, "SHOUT".into()));
+    stop(running);
+}
+
+#[test]
+fn over_a_socket_state_is_handed_to_the_handler() {
+    let running = start(server().server(spec("http").router(api())));
+    let mut client = connect_to(&running, "http");
+    let reply = client.exchange(request("GET", "/greeting", &[]));
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "hello over a socket".into())
+    );
+    stop(running);
+}
+
+#[test]
+fn over_a_socket_a_custom_extractor_takes_its_value_or_rejects() {
+    let running = start(server().server(spec("http").router(api())));
+    let mut client = connect_to(&running, "http");
+    let reply = client.exchange(request("GET", "/me", &[("Authorization", "Bearer grace")]));
+    assert_eq!((reply.status, reply.text()), (200, "grace".into()));
+    assert_eq!(client.exchange(request("GET", "/me", &[])).status, 401);
     stop(running);
 }
