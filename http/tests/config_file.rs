@@ -170,3 +170,20 @@ fn the_drain_bound_of_unread_streamed_bodies_is_set_from_the_settings() {
         Some(&expected)
     );
 }
+
+#[test]
+fn reuse_port_is_set_from_the_settings() {
+    let text = FULL.replace(
+        "request_timeout = 2.0",
+        "request_timeout = 2.0\nreuse_port = true",
+    );
+    let config = ServerConfig::from_toml(&text).unwrap();
+    let expected = EngineConfig::default()
+        .limits(Limits::default().max_body_bytes(1024))
+        .request_timeout(Duration::from_secs(2))
+        .reuse_port(true);
+    assert_eq!(
+        config.spec("admin").unwrap().engine_config(),
+        Some(&expected)
+    );
+}

@@ -68,6 +68,7 @@ pub struct EngineConfig {
     pub(crate) limits: Limits,
     pub(crate) max_connections: usize,
     pub(crate) backlog: u32,
+    pub(crate) reuse_port: bool,
     pub(crate) request_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) write_timeout: Duration,
@@ -87,6 +88,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             max_connections: 10_000,
             backlog: 1024,
+            reuse_port: false,
             request_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
@@ -118,6 +120,21 @@ impl EngineConfig {
     /// The listen backlog: connections the kernel queues before they are accepted.
     pub fn backlog(mut self, connections: u32) -> Self {
         self.backlog = connections;
+        self
+    }
+
+    /// Whether the listener sets `SO_REUSEPORT` (default: no), so another process — the next
+    /// version of this server — can bind the same address while this one drains, and take the
+    /// port over without a moment in which nobody listens.
+    ///
+    /// While both listen, the kernel splits new connections between them by a hash of each
+    /// connection's addresses; and connections still waiting in a listener's backlog when it
+    /// closes are reset. So hand over by starting the new process first and stopping the old
+    /// one after: the old one stops accepting at once, and only a connection that arrived in
+    /// the instant before can be lost. Without it, a second bind of a taken address fails
+    /// with `AddrInUse` (which is what catches a port configured twice by mistake).
+    pub fn reuse_port(mut self, reuse: bool) -> Self {
+        self.reuse_port = reuse;
         self
     }
 

@@ -1,18 +1,20 @@
-//! The listening socket: binding it without `SO_REUSEPORT`, and the accept loop that hands each
-//! connection to its coroutine.
+//! The listening socket: binding it (with `SO_REUSEPORT` only when asked), and the accept loop
+//! that hands each connection to its coroutine.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::engine::EngineConfig;
 use crate::engine::connection::Connection;
 use crate::engine::registry::{ConnState, EngineShared};
 
-/// Binds without `SO_REUSEPORT`, so a taken address is an error.
-pub(crate) fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<StdListener> {
+/// Binds `addr` with `config`'s backlog; without [`reuse_port`](EngineConfig::reuse_port) a
+/// taken address is an error.
+pub(crate) fn bind(addr: impl ToSocketAddrs, config: &EngineConfig) -> io::Result<StdListener> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
     for address in addr.to_socket_addrs()? {
         let socket = socket2::Socket::new(
@@ -23,9 +25,12 @@ pub(crate) fn bind(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<StdList
         // Lets a restarted server bind while old connections linger in TIME_WAIT; unlike
         // SO_REUSEPORT it does not let two listeners share the port.
         socket.set_reuse_address(true)?;
+        if config.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
         match socket.bind(&address.into()) {
             Ok(()) => {
-                socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+                socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
                 return Ok(socket.into());
             }
             Err(error) => last_error = error,
@@ -79,6 +84,28 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
     // free to bind again.
     drop(listener);
     shared.accept_ended.resume();
+}
+
+/// How long a stop waits for its wake-up connection to end the accept loop before it connects
+/// again.
+const WAKE_RETRY: Duration = Duration::from_millis(20);
+
+/// Wakes an accept loop parked in `accept` (a stop has set `stopping`) by connecting to it,
+/// and waits up to `within` for the loop to end.
+///
+/// With `SO_REUSEPORT` the connection may reach another process listening on the same port
+/// (it then sees a connection closed without a request), so it connects again — a new source
+/// port, a new pick among the listeners — every [`WAKE_RETRY`] until ours has ended.
+pub(crate) fn wake_accept_loop(shared: &EngineShared, local: SocketAddr, within: Duration) {
+    let address = wake_address(local);
+    let deadline = Instant::now() + within;
+    loop {
+        let _ = std::net::TcpStream::connect_timeout(&address, WAKE_RETRY);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if shared.accept_ended.yield_timeout(left.min(WAKE_RETRY)) || left.is_zero() {
+            return;
+        }
+    }
 }
 
 /// Where to connect to wake our own accept loop.

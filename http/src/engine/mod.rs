@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 pub use self::body_reader::{BodyError, BodyPolicy, BodyReader};
 pub use self::config::{EngineConfig, Limits};
 pub(crate) use self::listener::bind;
+use self::listener::wake_accept_loop;
 pub use self::service::{BoxError, Request, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
 pub use self::wire::body::{Body, BodyWriter};
@@ -102,7 +103,7 @@ impl Engine {
         service: Arc<dyn Service>,
         spawner: Arc<dyn ConnectionSpawner>,
     ) -> io::Result<Engine> {
-        let listener = listener::bind(addr, config.backlog)?;
+        let listener = listener::bind(addr, &config)?;
         Self::start_on(listener, config, service, spawner)
     }
 
@@ -154,8 +155,7 @@ impl Engine {
         shared.stopping.store(true, Ordering::SeqCst);
         // The accept loop may be parked in `accept` or waiting for a free slot: wake both.
         shared.closed.notify_all();
-        let _ = std::net::TcpStream::connect(listener::wake_address(self.local_addr));
-        shared.accept_ended.yield_timeout(grace.max(FORCE_GRACE));
+        wake_accept_loop(shared, self.local_addr, grace.max(FORCE_GRACE));
         let deadline = Instant::now() + grace;
         shared.wait_for_connections(deadline);
         let forced = shared.active();

@@ -280,7 +280,7 @@ impl Server {
         let mut sockets = Vec::with_capacity(self.servers.len());
         for spec in &self.servers {
             let config = spec.engine.clone().unwrap_or_else(|| self.engine.clone());
-            match crate::engine::bind((spec.host.as_str(), spec.port), config.backlog) {
+            match crate::engine::bind((spec.host.as_str(), spec.port), &config) {
                 Ok(socket) => sockets.push((socket, config)),
                 Err(error) => {
                     return Err(ServerError::Bind {

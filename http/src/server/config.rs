@@ -30,6 +30,7 @@ use crate::server::spec::ServerSpec;
 ///     port = 9501
 ///     [servers.settings]
 ///     keep_alive_timeout = 30.0    # ...unless a server overrides them
+///     reuse_port = true            # a new process may bind the port while this one drains
 ///     [servers.options]
 ///     enable_request_lifecycle = true
 ///     access_log = "combined"      # or "common", "json_lines"; absent: none
@@ -75,6 +76,7 @@ struct EngineSettings {
     linger_timeout: Option<f64>,
     linger_bytes: Option<usize>,
     drain_bytes: Option<usize>,
+    reuse_port: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +185,9 @@ impl EngineSettings {
         }
         if let Some(v) = self.drain_bytes {
             config = config.drain_bytes(v);
+        }
+        if let Some(v) = self.reuse_port {
+            config = config.reuse_port(v);
         }
         config
     }
