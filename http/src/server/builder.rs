@@ -15,7 +15,8 @@ use crate::server::events::{
     Listeners, RequestHandled, RequestReceived, RequestTerminated, ServerEvent,
 };
 use crate::server::placement::{Counted, Message, WorkerSpawner};
-use crate::server::running::RunningServer;
+use crate::server::readiness::Readiness;
+use crate::server::running::{RunningServer, Shutdown};
 use crate::server::spec::ServerSpec;
 
 type IdHook = Arc<dyn Fn(usize) + Send + Sync>;
@@ -56,6 +57,7 @@ pub struct Server {
     worker_num: usize,
     max_request: u64,
     max_wait_time: Duration,
+    drain_delay: Duration,
     engine: EngineConfig,
     handle_signals: bool,
     process_coordinators: bool,
@@ -76,6 +78,7 @@ impl Default for Server {
             worker_num: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_request: 0,
             max_wait_time: Duration::from_secs(3),
+            drain_delay: Duration::ZERO,
             engine: EngineConfig::default(),
             handle_signals: true,
             process_coordinators: true,
@@ -166,6 +169,21 @@ impl Server {
     /// How long stopping workers' requests get before they are cancelled.
     pub fn max_wait_time(mut self, wait: Duration) -> Self {
         self.max_wait_time = wait;
+        self
+    }
+
+    /// How long a graceful shutdown (SIGTERM, or [`RunningServer::shutdown`]) keeps serving
+    /// before it stops accepting (default: none). During the delay the servers' health routes
+    /// ([`ServerSpec::health_route`]) answer `503` and every response says
+    /// `Connection: close`, so a load balancer takes the instance out of rotation and closes
+    /// its pooled connections between requests; then the drain runs as without a delay
+    /// (`max_wait_time`). Set it a little longer than the balancer's health-check interval.
+    /// SIGINT and [`RunningServer::shutdown_now`] skip it.
+    ///
+    /// [`RunningServer::shutdown`]: crate::server::RunningServer::shutdown
+    /// [`RunningServer::shutdown_now`]: crate::server::RunningServer::shutdown_now
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
         self
     }
 
@@ -299,13 +317,16 @@ impl Server {
             .start()
             .map_err(ServerError::Workers)?;
         let pool = Arc::new(pool);
+        let readiness = Readiness::new(pool.worker_exit().clone());
         let spawner = Arc::new(WorkerSpawner::new(Arc::clone(&pool)));
         let mut engines = Vec::new();
         for (spec, (socket, config)) in self.servers.into_iter().zip(sockets) {
             let name = spec.name.clone();
-            let service: Arc<dyn Service> = Arc::new(Counted(
-                spec.service(Arc::clone(&listeners), pool.worker_start().clone()),
-            ));
+            let service: Arc<dyn Service> = Arc::new(Counted(spec.service(
+                Arc::clone(&listeners),
+                pool.worker_start().clone(),
+                readiness.clone(),
+            )));
             let engine = Engine::start_on(
                 socket,
                 config,
@@ -333,7 +354,15 @@ impl Server {
             f();
         }
         bound.resume();
-        RunningServer::new(engines, pool, self.max_wait_time).map_err(|error| ServerError::Bind {
+        let shutdown = Shutdown {
+            grace: self.max_wait_time,
+            drain_delay: self.drain_delay,
+            readiness,
+            // With a drain delay the server turns SIGTERM into its own shutdown; else the pool
+            // handles the signals.
+            watch_signals: self.handle_signals && !self.drain_delay.is_zero(),
+        };
+        RunningServer::new(engines, pool, shutdown).map_err(|error| ServerError::Bind {
             server: "(shutdown watcher)".to_string(),
             error,
         })
@@ -344,7 +373,7 @@ impl Server {
             .worker_num(self.worker_num)
             .max_request(self.max_request)
             .max_wait_time(self.max_wait_time)
-            .handle_signals(self.handle_signals)
+            .handle_signals(self.handle_signals && self.drain_delay.is_zero())
             .process_coordinators(self.process_coordinators);
         let (l, hook) = (Arc::clone(listeners), self.on_manager_start.clone());
         workers = workers.on_manager_start(move || {
@@ -393,6 +422,7 @@ impl fmt::Debug for Server {
             .field("worker_num", &self.worker_num)
             .field("max_request", &self.max_request)
             .field("max_wait_time", &self.max_wait_time)
+            .field("drain_delay", &self.drain_delay)
             .field("servers", &self.servers)
             .finish_non_exhaustive()
     }

@@ -22,6 +22,7 @@ use crate::server::spec::ServerSpec;
 ///     worker_num = 2
 ///     max_request = 10000
 ///     max_wait_time = 3.0          # seconds
+///     drain_delay = 5.0            # seconds not ready, still serving, before the drain
 ///     max_body_bytes = 1048576     # engine limits apply to every server...
 ///
 ///     [[servers]]
@@ -34,6 +35,7 @@ use crate::server::spec::ServerSpec;
 ///     [servers.options]
 ///     enable_request_lifecycle = true
 ///     access_log = "combined"      # or "common", "json_lines"; absent: none
+///     health_route = "/health"     # 200 while serving, 503 while starting or draining
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -57,6 +59,8 @@ struct Settings {
     max_request: Option<u64>,
     /// Seconds.
     max_wait_time: Option<f64>,
+    /// Seconds.
+    drain_delay: Option<f64>,
     #[serde(flatten)]
     engine: EngineSettings,
 }
@@ -98,6 +102,8 @@ struct Options {
     enable_request_lifecycle: bool,
     /// `"common"`, `"combined"` or `"json_lines"`: an access log in that format.
     access_log: Option<AccessLogFormat>,
+    /// The health route's path (`ServerSpec::health_route`).
+    health_route: Option<String>,
 }
 
 /// Why a configuration was refused.
@@ -204,6 +210,9 @@ impl ServerConfig {
         if let Some(v) = config.settings.max_wait_time {
             seconds("max_wait_time", v)?;
         }
+        if let Some(v) = config.settings.drain_delay {
+            seconds("drain_delay", v)?;
+        }
         if config.settings.worker_num == Some(0) {
             return Err(ConfigError::Invalid("worker_num must be at least 1".into()));
         }
@@ -240,6 +249,9 @@ impl ServerConfig {
         if let Some(wait) = settings.max_wait_time {
             server = server.max_wait_time(Duration::try_from_secs_f64(wait).unwrap_or_default());
         }
+        if let Some(delay) = settings.drain_delay {
+            server = server.drain_delay(Duration::try_from_secs_f64(delay).unwrap_or_default());
+        }
         server
     }
 
@@ -255,6 +267,9 @@ impl ServerConfig {
             .enable_request_lifecycle(entry.options.enable_request_lifecycle);
         if let Some(format) = entry.options.access_log {
             spec = spec.access_log(AccessLog::new(format));
+        }
+        if let Some(path) = &entry.options.health_route {
+            spec = spec.health_route(path.clone());
         }
         Some(spec)
     }

@@ -27,6 +27,7 @@ mod extract;
 mod middleware;
 mod pipeline;
 mod placement;
+mod readiness;
 mod request_context;
 mod request_id;
 mod response;

@@ -16,6 +16,7 @@ use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestT
 use crate::server::exception::{self, Registered};
 use crate::server::extract::StateMap;
 use crate::server::middleware::{self, Entry, Middleware, Next};
+use crate::server::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::router::{Dispatched, Router};
 
@@ -37,6 +38,9 @@ pub(crate) struct Pipeline {
     /// Whether a route streams its bodies: only then is a request routed before its body is
     /// read (to learn how to read it), as well as in the pipeline.
     streams_bodies: bool,
+    readiness: Readiness,
+    /// The health route's path, answered before everything else.
+    health_route: Option<Box<str>>,
     /// The pool's `WORKER_START`, held here: looking it up by name on every request would cost
     /// more than waiting on it.
     worker_start: Coordinator,
@@ -51,6 +55,8 @@ pub(crate) struct PipelineParts {
     pub(crate) lifecycle: bool,
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) access_log: Option<AccessLog>,
+    pub(crate) readiness: Readiness,
+    pub(crate) health_route: Option<Box<str>>,
     pub(crate) worker_start: Coordinator,
 }
 
@@ -77,6 +83,8 @@ impl Pipeline {
             listeners: parts.listeners,
             access_log: parts.access_log,
             streams_bodies,
+            readiness: parts.readiness,
+            health_route: parts.health_route,
             worker_start: parts.worker_start,
         }
     }
@@ -85,6 +93,13 @@ impl Pipeline {
     pub(crate) fn on_request(&self, request: Request) -> Response {
         // The clock is read only when the access log or a RequestTerminated listener will see
         // the elapsed time.
+        // The health route answers at once, also before the workers have started: a balancer
+        // asks it precisely to learn whether they have.
+        if let Some(path) = &self.health_route
+            && request.uri().path() == &**path
+        {
+            return self.readiness.health_response();
+        }
         let started = (self.access_log.is_some() || self.times_requests()).then(Instant::now);
         // (1) Never serve on a half-started worker: not before every worker has started, nor
         // on a recycled worker whose start callbacks still run.
@@ -104,6 +119,13 @@ impl Pipeline {
             }
         };
         apply_draft(&mut response);
+        // Draining: the response closes its connection, so a balancer's pooled connection
+        // ends between requests instead of under one.
+        if self.readiness.is_draining() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let (Some(access_log), Some(head), Some(started)) = (&self.access_log, &head, started) {
             access_log.record(head, &response, started.elapsed());
         }

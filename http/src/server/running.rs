@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -12,26 +13,99 @@ use runtime::WorkerPool;
 
 use crate::engine::{Engine, StopReport};
 use crate::server::placement::Message;
+use crate::server::readiness::Readiness;
 
 /// Each server's name and what its engine's stop reported.
 pub type StopReports = Vec<(String, StopReport)>;
+
+/// How a started server shuts down.
+pub(crate) struct Shutdown {
+    /// Each engine's stop gets it (the pool's `max_wait_time`).
+    pub(crate) grace: Duration,
+    pub(crate) drain_delay: Duration,
+    pub(crate) readiness: Readiness,
+    /// Whether SIGTERM/SIGINT are watched here (with a drain delay) rather than by the pool.
+    pub(crate) watch_signals: bool,
+}
+
+/// A graceful shutdown's first step: not ready, then the pool's shutdown after the delay.
+struct Drain {
+    pool: Arc<WorkerPool<Message>>,
+    readiness: Readiness,
+    delay: Duration,
+    begun: AtomicBool,
+}
+
+impl Drain {
+    fn begin(self: &Arc<Self>) {
+        if self.delay.is_zero() {
+            self.pool.shutdown();
+            return;
+        }
+        if self.begun.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.readiness.begin_draining();
+        let drain = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("http-drain-delay".into())
+            .spawn(move || {
+                // Cut short by an immediate shutdown meanwhile (WORKER_EXIT resumed).
+                drain.pool.worker_exit().yield_timeout(drain.delay);
+                drain.pool.shutdown();
+            });
+        if let Err(error) = spawned {
+            log::warn!("no thread for the drain delay ({error}): shutting down without it");
+            self.pool.shutdown();
+        }
+    }
+}
+
+/// Turns SIGTERM into a drain-delayed shutdown and SIGINT into an immediate one.
+fn watch_signals(drain: &Arc<Drain>) -> io::Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let handle = signals.handle();
+    let drain = Arc::downgrade(drain);
+    std::thread::Builder::new()
+        .name("http-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let Some(drain) = drain.upgrade() else { return };
+                if signal == SIGTERM {
+                    log::info!(
+                        "SIGTERM received: not ready, serving {:?} more, then a graceful shutdown",
+                        drain.delay
+                    );
+                    drain.begin();
+                } else {
+                    log::info!("SIGINT received: immediate shutdown");
+                    drain.pool.shutdown_now();
+                }
+            }
+        })?;
+    Ok(handle)
+}
 
 /// A running server, from [`Server::start`](crate::server::Server::start).
 pub struct RunningServer {
     engines: Arc<Vec<(String, Engine)>>,
     pool: Arc<WorkerPool<Message>>,
+    drain: Arc<Drain>,
+    signals: Option<signal_hook::iterator::Handle>,
     /// Stops the engines once the pool's shutdown begins, however it was asked for (a call,
     /// or a signal the pool handles); yields their reports.
     engine_stopper: StdMutex<Option<std::thread::JoinHandle<StopReports>>>,
 }
 
 impl RunningServer {
-    /// Serves with `engines` on `pool`; each engine's stop gets `grace`.
+    /// Serves with `engines` on `pool`, to shut down as `shutdown` says.
     pub(crate) fn new(
         engines: Vec<(String, Engine)>,
         pool: Arc<WorkerPool<Message>>,
-        grace: Duration,
+        shutdown: Shutdown,
     ) -> io::Result<Self> {
+        let grace = shutdown.grace;
         let engines = Arc::new(engines);
         let (watched, exit) = (Arc::clone(&engines), pool.worker_exit().clone());
         let stopper = std::thread::Builder::new()
@@ -49,9 +123,21 @@ impl RunningServer {
                     stops.into_iter().filter_map(|s| s.join().ok()).collect()
                 })
             })?;
+        let drain = Arc::new(Drain {
+            pool: Arc::clone(&pool),
+            readiness: shutdown.readiness,
+            delay: shutdown.drain_delay,
+            begun: AtomicBool::new(false),
+        });
+        let signals = match shutdown.watch_signals {
+            true => Some(watch_signals(&drain)?),
+            false => None,
+        };
         Ok(RunningServer {
             engines,
             pool,
+            drain,
+            signals,
             engine_stopper: StdMutex::new(Some(stopper)),
         })
     }
@@ -97,12 +183,19 @@ impl RunningServer {
         &self.pool
     }
 
-    /// Begins a graceful shutdown and returns at once: the servers stop accepting, idle
-    /// connections close, requests in progress (and requests already sent on open
+    /// Begins a graceful shutdown and returns at once: after the
+    /// [drain delay](crate::server::Server::drain_delay), if any, the servers stop accepting,
+    /// idle connections close, requests in progress (and requests already sent on open
     /// connections) are answered for up to `max_wait_time`, the workers stop and exit.
     /// [`wait`](Self::wait) for the end. SIGTERM does the same (unless signals are off).
     pub fn shutdown(&self) {
-        self.pool.shutdown();
+        self.drain.begin();
+    }
+
+    /// Begins an immediate shutdown, without the drain delay: in-flight requests are
+    /// cancelled without waiting. SIGINT does the same (unless signals are off).
+    pub fn shutdown_now(&self) {
+        self.pool.shutdown_now();
     }
 
     /// Waits until the server has shut down; what each server's engine reported.
@@ -116,7 +209,19 @@ impl RunningServer {
             .and_then(|stopper| stopper.join().ok())
             .unwrap_or_default();
         self.pool.wait();
+        if let Some(signals) = &self.signals {
+            signals.close();
+        }
         reports
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // Signals go back to their default handling (the pool's, if it still runs).
+        if let Some(signals) = &self.signals {
+            signals.close();
+        }
     }
 }
 

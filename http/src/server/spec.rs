@@ -13,6 +13,7 @@ use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::StateMap;
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
+use crate::server::readiness::Readiness;
 use crate::server::router::Router;
 
 /// One named server: where it listens and how it answers.
@@ -29,6 +30,7 @@ pub struct ServerSpec {
     on_request: Option<Arc<dyn Service>>,
     states: StateMap,
     access_log: Option<AccessLog>,
+    health_route: Option<String>,
 }
 
 impl ServerSpec {
@@ -46,6 +48,7 @@ impl ServerSpec {
             on_request: None,
             states: StateMap::default(),
             access_log: None,
+            health_route: None,
         }
     }
 
@@ -133,6 +136,24 @@ impl ServerSpec {
         self
     }
 
+    /// Answers `path` (any method) with the server's readiness, before routing and the
+    /// middlewares (of the default pipeline; an [`on_request`](Self::on_request) service
+    /// answers its own paths): `200 ready` while it serves, `503 draining` once its shutdown
+    /// has begun — the drain delay
+    /// ([`Server::drain_delay`](crate::server::Server::drain_delay)) or the drain. Point a load
+    /// balancer's health check (a Kubernetes readiness probe) at it. Off by default.
+    ///
+    /// ```
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 0).health_route("/health");
+    /// # let _ = spec;
+    /// ```
+    pub fn health_route(mut self, path: impl Into<String>) -> Self {
+        self.health_route = Some(path.into());
+        self
+    }
+
     /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
     /// exception handlers are then the service's business).
     #[doc(alias = "onRequest")]
@@ -158,7 +179,8 @@ impl ServerSpec {
     pub fn into_service(self) -> Arc<dyn Service> {
         let started = Coordinator::new();
         started.resume();
-        self.service(Arc::new(Listeners::default()), started)
+        let readiness = Readiness::new(Coordinator::new());
+        self.service(Arc::new(Listeners::default()), started, readiness)
     }
 
     /// The service the server's engine calls: its own `on_request`, or the pipeline.
@@ -166,6 +188,7 @@ impl ServerSpec {
         self,
         listeners: Arc<Listeners>,
         worker_start: Coordinator,
+        readiness: Readiness,
     ) -> Arc<dyn Service> {
         match self.on_request {
             Some(service) => service,
@@ -178,6 +201,8 @@ impl ServerSpec {
                 lifecycle: self.enable_request_lifecycle,
                 listeners,
                 access_log: self.access_log,
+                readiness,
+                health_route: self.health_route.map(String::into_boxed_str),
                 worker_start,
             })),
         }

@@ -1,0 +1,58 @@
+//! [`Readiness`]: whether a server takes new work, and the health route that tells a load
+//! balancer.
+//!
+//! A server is ready until its shutdown begins: the drain delay of
+//! [`Server::drain_delay`](crate::server::Server::drain_delay) or, without one, `WORKER_EXIT`.
+//! (Before every worker has started no request is answered at all: connections wait for
+//! `WORKER_START`.) While it drains, every response says `Connection: close`,
+//! so a balancer's pooled connections are closed by responses rather than under a request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use coordinator::Coordinator;
+use http::StatusCode;
+use http::header::{self, HeaderValue};
+
+use crate::engine::{Body, Response};
+
+/// Shared by a server's pipelines and its [`RunningServer`](crate::server::RunningServer).
+#[derive(Debug, Clone)]
+pub(crate) struct Readiness {
+    draining: Arc<AtomicBool>,
+    worker_exit: Coordinator,
+}
+
+impl Readiness {
+    pub(crate) fn new(worker_exit: Coordinator) -> Self {
+        Readiness {
+            draining: Arc::new(AtomicBool::new(false)),
+            worker_exit,
+        }
+    }
+
+    /// The shutdown has begun: not ready from now on.
+    pub(crate) fn begin_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether responses should close their connections: the drain delay or the drain.
+    #[inline]
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire) || self.worker_exit.is_closing()
+    }
+
+    /// The health route's answer: `200 ready` or `503 draining`, never cached.
+    pub(crate) fn health_response(&self) -> Response {
+        let (status, text) = match self.is_draining() {
+            false => (StatusCode::OK, "ready\n"),
+            true => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        };
+        let mut response = Response::new(Body::from(text));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
