@@ -109,6 +109,26 @@ fn a_pooled_keep_alive_connection_is_closed_by_its_next_response_during_the_drai
 }
 
 #[test]
+fn pipelined_requests_sent_during_the_drain_delay_are_all_answered_before_the_close() {
+    let running = with_health(server().drain_delay(LONG_DELAY));
+    let mut pipelining = connect_to(&running, "http");
+    assert!(!pipelining.exchange(get("/")).closes());
+    running.shutdown();
+    pipelining.send(format!("{}{}", get("/"), get("/")));
+    let first = pipelining.response();
+    assert_eq!(first.text(), "hello");
+    assert!(
+        !first.closes(),
+        "closed with a request of the client's unanswered"
+    );
+    let second = pipelining.response();
+    assert_eq!(second.text(), "hello");
+    assert!(second.closes());
+    pipelining.assert_closed();
+    end(running);
+}
+
+#[test]
 fn after_the_drain_delay_the_server_stops_accepting() {
     let delay = Duration::from_millis(200);
     let running = with_health(server().drain_delay(delay));

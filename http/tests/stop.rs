@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Client, TIMEOUT, answer, eventually, get, start};
+use common::{Client, TIMEOUT, answer, eventually, get, start, start_with};
 use coordinator::Coordinator;
 use hyperf_http::{BoxError, Engine, EngineConfig, Request, Response, StatusCode};
 
@@ -195,4 +195,30 @@ fn stop_cuts_a_lingering_close_short() {
     let report = engine.stop(GRACE);
     assert!(started.elapsed() < GRACE, "stop waited for the linger");
     assert_eq!((report.drained, report.forced), (1, 0));
+}
+
+#[test]
+fn stop_answers_the_requests_of_connections_still_in_the_accept_queue() {
+    // One connection at a time: the others wait in the kernel's accept queue.
+    let engine = start_with(EngineConfig::default().max_connections(1), answer("served"));
+    let mut open = Client::connect(engine.local_addr());
+    assert_eq!(open.exchange(get("/")).text(), "served");
+    let mut queued: Vec<Client> = (0..3)
+        .map(|_| Client::connect(engine.local_addr()))
+        .collect();
+    for client in &mut queued {
+        client.send(get("/queued"));
+    }
+    std::thread::scope(|scope| {
+        let stop = scope.spawn(|| engine.stop(GRACE));
+        for client in &mut queued {
+            let reply = client.response();
+            reply.assert_status(StatusCode::OK);
+            assert!(reply.closes(), "answered as part of the drain");
+            client.assert_closed();
+        }
+        let report = stop.join().unwrap();
+        assert_eq!((report.drained, report.forced), (4, 0));
+    });
+    open.assert_closed();
 }

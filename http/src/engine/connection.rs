@@ -278,9 +278,11 @@ impl Connection {
             if let Some(reader) = reader {
                 keep_alive &= self.take_body_back(&reader);
             }
-            // Winding down: requests the client has already sent are still answered — those
-            // buffered here and those waiting in the socket — then the connection closes.
-            keep_alive &= !(self.state.winding_down(&self.shared.stopping)
+            // Winding down or draining: requests the client has already sent are still
+            // answered — those buffered here and those waiting in the socket — then the
+            // connection closes.
+            keep_alive &= !((self.state.winding_down(&self.shared.stopping)
+                || self.shared.draining.load(Ordering::Relaxed))
                 && self.input.is_empty()
                 && !self.socket_has_input());
             keep_alive &= !asks_to_close(response.headers());

@@ -39,20 +39,26 @@ pub(crate) fn bind(addr: impl ToSocketAddrs, config: &EngineConfig) -> io::Resul
     Err(last_error)
 }
 
+/// Accepts connections and spawns a coroutine for each, until a stop's wake-up connection
+/// arrives.
+///
+/// A stop does not end the loop at once: connections already in the kernel's accept queue
+/// when it begins (clients that connected, perhaps sent a request, and wait) would be reset
+/// when the listener closes. The queue is first in, first out, so the loop goes on accepting
+/// — each such connection is served like any other, its request answered with
+/// `Connection: close` — until it accepts the wake-up connection the stop queued behind them.
+/// Only a connection that completes its handshake after that can still be reset by the close.
 pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
     let max = shared.config.max_connections;
     loop {
-        // Past the limit, connections wait in the kernel's backlog.
+        // Past the limit, connections wait in the kernel's backlog (a stop empties it).
         while shared.active() >= max && !shared.stopping.load(Ordering::Acquire) {
             shared.closed.wait(None, || {
                 shared.active() < max || shared.stopping.load(Ordering::Acquire)
             });
         }
-        if shared.stopping.load(Ordering::Acquire) {
-            break;
-        }
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors or memory, or a connection reset before it was accepted:
                 // never fatal, but do not spin on it.
@@ -61,7 +67,7 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
                 continue;
             }
         };
-        if shared.stopping.load(Ordering::Acquire) {
+        if shared.stopping.load(Ordering::Acquire) && shared.wake_peers.lock().contains(&peer) {
             break;
         }
         let _ = stream.set_nodelay(true);
@@ -90,8 +96,8 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
 /// again.
 const WAKE_RETRY: Duration = Duration::from_millis(20);
 
-/// Wakes an accept loop parked in `accept` (a stop has set `stopping`) by connecting to it,
-/// and waits up to `within` for the loop to end.
+/// Ends the accept loop of a stopping engine (`stopping` is set): connects to it from a
+/// source address the loop knows, and waits up to `within` for the loop to end.
 ///
 /// With `SO_REUSEPORT` the connection may reach another process listening on the same port
 /// (it then sees a connection closed without a request), so it connects again — a new source
@@ -99,13 +105,36 @@ const WAKE_RETRY: Duration = Duration::from_millis(20);
 pub(crate) fn wake_accept_loop(shared: &EngineShared, local: SocketAddr, within: Duration) {
     let address = wake_address(local);
     let deadline = Instant::now() + within;
+    // Kept open until the loop has ended: a port closed earlier could be reused by a client's
+    // connection, which the loop would then mistake for ours.
+    let mut connections = Vec::new();
     loop {
-        let _ = std::net::TcpStream::connect_timeout(&address, WAKE_RETRY);
+        connections.extend(connect_known(shared, address).ok());
         let left = deadline.saturating_duration_since(Instant::now());
         if shared.accept_ended.yield_timeout(left.min(WAKE_RETRY)) || left.is_zero() {
             return;
         }
     }
+}
+
+/// Connects to `address` from a port bound first and recorded in `wake_peers`, so that the
+/// accept loop recognises the connection whenever it accepts it.
+fn connect_known(shared: &EngineShared, address: SocketAddr) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    let mut source = address;
+    source.set_port(0);
+    socket.bind(&source.into())?;
+    let bound = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an IP socket"))?;
+    shared.wake_peers.lock().push(bound);
+    socket.connect_timeout(&address.into(), WAKE_RETRY)?;
+    Ok(socket)
 }
 
 /// Where to connect to wake our own accept loop.

@@ -146,6 +146,15 @@ impl Engine {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
+    /// Begins a drain ahead of a [`stop`](Self::stop): from now on every response closes its
+    /// connection (`Connection: close`), unless the client has already sent its next request
+    /// (pipelined), which is answered first. New connections are still accepted and idle ones
+    /// stay open, so a load balancer's pooled connections end between requests, each after a
+    /// response, rather than under a request when the stop closes them.
+    pub fn begin_drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
     /// Stops gracefully: stops accepting, closes idle keep-alive connections, lets requests in
     /// progress finish (each connection closes after its current response) for up to `grace`,
     /// then closes what is left by force.

@@ -3,6 +3,7 @@
 //! meet.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +25,9 @@ pub(crate) struct EngineShared {
     pub(crate) spawner: Arc<dyn ConnectionSpawner>,
     pub(crate) date: DateCache,
     pub(crate) stopping: AtomicBool,
+    /// Set by [`Engine::begin_drain`](crate::engine::Engine::begin_drain): every response
+    /// closes its connection unless the client has already sent its next request.
+    pub(crate) draining: AtomicBool,
     pub(crate) requests: AtomicU64,
     epoch: Instant,
     connections: Mutex<HashMap<u64, Arc<ConnState>>>,
@@ -37,6 +41,9 @@ pub(crate) struct EngineShared {
     pub(crate) closed: WaitList,
     /// Resumed when the accept loop has ended (the listener is closed).
     pub(crate) accept_ended: Coordinator,
+    /// The source addresses of a stop's wake-up connections: the accept loop ends when it
+    /// accepts one, having served every connection queued before it.
+    pub(crate) wake_peers: Mutex<Vec<SocketAddr>>,
     /// Resumed when the engine has stopped: the timer thread ends.
     pub(crate) stopped: Coordinator,
 }
@@ -53,6 +60,7 @@ impl EngineShared {
             spawner,
             date: DateCache::new(),
             stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             epoch: Instant::now(),
             connections: Mutex::new(HashMap::new()),
@@ -61,6 +69,7 @@ impl EngineShared {
             closed_total: AtomicUsize::new(0),
             closed: WaitList::new(),
             accept_ended: Coordinator::new(),
+            wake_peers: Mutex::new(Vec::new()),
             stopped: Coordinator::new(),
         }
     }

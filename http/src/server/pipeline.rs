@@ -119,13 +119,6 @@ impl Pipeline {
             }
         };
         apply_draft(&mut response);
-        // Draining: the response closes its connection, so a balancer's pooled connection
-        // ends between requests instead of under one.
-        if self.readiness.is_draining() {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
         if let (Some(access_log), Some(head), Some(started)) = (&self.access_log, &head, started) {
             access_log.record(head, &response, started.elapsed());
         }

@@ -4,8 +4,8 @@
 //! A server is ready until its shutdown begins: the drain delay of
 //! [`Server::drain_delay`](crate::server::Server::drain_delay) or, without one, `WORKER_EXIT`.
 //! (Before every worker has started no request is answered at all: connections wait for
-//! `WORKER_START`.) While it drains, every response says `Connection: close`,
-//! so a balancer's pooled connections are closed by responses rather than under a request.
+//! `WORKER_START`.) While it drains, its engines close every connection after its response
+//! ([`Engine::begin_drain`](crate::engine::Engine::begin_drain)).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,8 +36,7 @@ impl Readiness {
         self.draining.store(true, Ordering::Release);
     }
 
-    /// Whether responses should close their connections: the drain delay or the drain.
-    #[inline]
+    /// Whether the shutdown has begun: the drain delay or the drain.
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire) || self.worker_exit.is_closing()
     }

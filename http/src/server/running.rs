@@ -28,8 +28,10 @@ pub(crate) struct Shutdown {
     pub(crate) watch_signals: bool,
 }
 
-/// A graceful shutdown's first step: not ready, then the pool's shutdown after the delay.
+/// A graceful shutdown's first step: not ready, connections closed after their responses,
+/// then the pool's shutdown after the delay.
 struct Drain {
+    engines: Arc<Vec<(String, Engine)>>,
     pool: Arc<WorkerPool<Message>>,
     readiness: Readiness,
     delay: Duration,
@@ -46,6 +48,9 @@ impl Drain {
             return;
         }
         self.readiness.begin_draining();
+        for (_, engine) in self.engines.iter() {
+            engine.begin_drain();
+        }
         let drain = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("http-drain-delay".into())
@@ -124,6 +129,7 @@ impl RunningServer {
                 })
             })?;
         let drain = Arc::new(Drain {
+            engines: Arc::clone(&engines),
             pool: Arc::clone(&pool),
             readiness: shutdown.readiness,
             delay: shutdown.drain_delay,
