@@ -26,6 +26,13 @@ pub fn flag<T: FromStr>(name: &str, env: &str, default: T) -> T {
     })
 }
 
+/// Whether `--name` is on the command line, or the environment variable `env` is set to
+/// `1` or `true`.
+pub fn switch(name: &str, env: &str) -> bool {
+    std::env::args().any(|a| a == name)
+        || std::env::var(env).is_ok_and(|value| value == "1" || value == "true")
+}
+
 /// Sends `log` lines to standard error, at `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))

@@ -14,14 +14,14 @@ fn api_example_serves_its_routes_and_reports_the_drain_on_sigterm() {
 
     let health = server.get("/health");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert_eq!(body(&health), r#"{"status":"ok"}"#);
-    assert!(
-        health.contains("x-request-id: "),
-        "the global middleware ran: {health}"
-    );
+    assert_eq!(body(&health), "ready\n");
 
     let user = server.get("/users/42");
     assert_eq!(body(&user), r#"{"id":42,"name":"user 42"}"#);
+    assert!(
+        user.contains("x-request-id: "),
+        "the global middleware ran: {user}"
+    );
     assert!(
         user.contains("cache-control: max-age=60"),
         "set through RequestContext: {user}"
@@ -66,11 +66,35 @@ fn api_example_serves_its_routes_and_reports_the_drain_on_sigterm() {
     assert!(stats.starts_with("HTTP/1.1 200"), "{stats}");
 
     let not_allowed =
-        server.request("DELETE /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        server.request("DELETE /users/42 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert!(not_allowed.starts_with("HTTP/1.1 405"), "{not_allowed}");
     assert!(not_allowed.contains("allow: GET"), "{not_allowed}");
 
     let output = server.terminate();
     assert!(output.contains("shut down: "), "{output}");
     assert!(output.contains("requests served"), "{output}");
+}
+
+#[test]
+fn api_example_turns_not_ready_on_sigterm_and_serves_through_its_drain_delay() {
+    let server = Running::start_with(
+        env!("CARGO_BIN_EXE_api"),
+        &["--drain-delay-ms", "60000", "--reuse-port"],
+    );
+    server.signal("-TERM");
+    // The signal is handled on a thread of the example's: wait until it has turned not-ready.
+    test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "not ready after SIGTERM",
+        || server.get("/health").starts_with("HTTP/1.1 503"),
+    );
+    let user = server.get("/users/42");
+    assert!(user.starts_with("HTTP/1.1 200"), "{user}");
+    assert!(user.contains("connection: close"), "{user}");
+    // A second instance binds the same port while the first drains.
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    let successor = Running::start_on(env!("CARGO_BIN_EXE_api"), &port, &["--reuse-port"]);
+    assert_eq!(successor.address, server.address);
+    assert!(successor.get("/users/7").starts_with("HTTP/1.1 200"));
+    successor.terminate();
 }

@@ -1,11 +1,13 @@
 //! A JSON API: handlers that take what they need as extractors (`Path`, `Json`, `State`,
 //! `Bytes`), route parameters and constraints, a group behind an auth middleware, request ids
 //! and an access log, a custom exception handler that renders every error (extractor
-//! rejections included) as JSON, lifecycle events in the log, a health check that answers
-//! only once every worker has started, an echo, and a graceful shutdown on Ctrl-C or SIGTERM.
+//! rejections included) as JSON, lifecycle events in the log, a health route for a load
+//! balancer, an echo, and a graceful shutdown on Ctrl-C or SIGTERM — after a drain delay, if
+//! one is set, during which `/health` answers `503` and every response closes its connection.
 //!
-//! `cargo run --release -p examples --bin api [-- --port 9501 --workers 2]`
-//! (or `PORT=… WORKERS=…`).
+//! `cargo run --release -p examples --bin api [-- --port 9501 --workers 2 --drain-delay-ms 0
+//! --reuse-port]` (or `PORT=… WORKERS=… DRAIN_DELAY_MS=… REUSE_PORT=1`). `deploy/` runs it
+//! behind nginx and restarts it under load.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use hyperf_http::server::{
     AccessLog, AccessLogFormat, ExceptionHandler, HttpError, Json, Next, Path, Propagation,
     Rejection, RequestContext, RequestId, Router, Server, ServerSpec, State, find_cause,
 };
-use hyperf_http::{BoxError, Bytes, HeaderValue, Request, Response, StatusCode};
+use hyperf_http::{BoxError, Bytes, EngineConfig, HeaderValue, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -97,8 +99,6 @@ impl ExceptionHandler for JsonErrors {
 fn routes(served: Served) -> Result<Router, hyperf_http::server::RouteError> {
     let mut router = Router::new();
     router.state(served);
-    // Answers only once every worker has started: every request waits on WORKER_START.
-    router.get("/health", || Json(serde_json::json!({ "status": "ok" })))?;
     router.get("/users/{id:\\d+}", |Path(id): Path<u32>| {
         RequestContext::set_response_header("cache-control", "max-age=60");
         Json(User {
@@ -130,10 +130,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     examples::init_logging();
     let port = examples::flag("--port", "PORT", 9501u16);
     let workers = examples::flag("--workers", "WORKERS", 2usize);
+    let drain_delay =
+        Duration::from_millis(examples::flag("--drain-delay-ms", "DRAIN_DELAY_MS", 0));
+    // A new instance can bind the port while the old one drains (see the README's Deploying).
+    let reuse_port = examples::switch("--reuse-port", "REUSE_PORT");
     let served = Served::default();
     let counted = Arc::clone(&served.0);
     let spec = ServerSpec::new("http", "127.0.0.1", port)
+        .engine(EngineConfig::default().reuse_port(reuse_port))
         .router(routes(served.clone())?)
+        // 200 while serving, 503 once the shutdown begins: the balancer's health check.
+        .health_route("/health")
         .middleware_with_priority(RequestId::new(), 10)
         .access_log(AccessLog::new(AccessLogFormat::Combined))
         .exception_handler(JsonErrors)
@@ -141,6 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::new()
         .worker_num(workers)
         .max_wait_time(Duration::from_secs(3))
+        .drain_delay(drain_delay)
         // Ctrl-C and SIGTERM both shut down gracefully here (see below).
         .handle_signals(false)
         .on_worker_start(|id| log::info!("worker {id} started"))

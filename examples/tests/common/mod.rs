@@ -21,8 +21,13 @@ impl Running {
 
     /// Starts `binary` with `--port 0` and `args`, and waits for its "listening on" line.
     pub fn start_with(binary: &str, args: &[&str]) -> Running {
+        Self::start_on(binary, "0", args)
+    }
+
+    /// Starts `binary` with `--port port` and `args`, and waits for its "listening on" line.
+    pub fn start_on(binary: &str, port: &str, args: &[&str]) -> Running {
         let mut child = Command::new(binary)
-            .args(["--port", "0"])
+            .args(["--port", port])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -62,13 +67,18 @@ impl Running {
         ))
     }
 
-    /// Sends SIGTERM and returns the rest of its standard output once it exits successfully.
-    pub fn terminate(mut self) -> String {
+    /// Sends `signal` (`-TERM`, `-INT`) and returns at once.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM and returns the rest of its standard output once it exits successfully.
+    pub fn terminate(mut self) -> String {
+        self.signal("-TERM");
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).unwrap();
         let exit = self.child.wait().unwrap();
