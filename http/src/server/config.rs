@@ -35,7 +35,7 @@ use crate::server::spec::ServerSpec;
 ///     [servers.options]
 ///     enable_request_lifecycle = true
 ///     access_log = "combined"      # or "common", "json_lines"; absent: none
-///     health_route = "/health"     # 200 while serving, 503 while starting or draining
+///     health_route = "/health"     # 200 while serving, 503 once draining
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();

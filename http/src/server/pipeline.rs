@@ -93,8 +93,8 @@ impl Pipeline {
     pub(crate) fn on_request(&self, request: Request) -> Response {
         // The clock is read only when the access log or a RequestTerminated listener will see
         // the elapsed time.
-        // The health route answers at once, also before the workers have started: a balancer
-        // asks it precisely to learn whether they have.
+        // The health route answers at once, without the wait on WORKER_START below (a recycled
+        // worker's start callbacks): its answer is the server's readiness, not the worker's.
         if let Some(path) = &self.health_route
             && request.uri().path() == &**path
         {
