@@ -1,5 +1,5 @@
 //! [`BodyReader`]: a request body read as it arrives, for routes that stream their bodies
-//! ([`BodyPolicy::Streamed`]) instead of receiving them whole.
+//! ([`BodyPolicy::Streamed`](crate::BodyPolicy::Streamed)) instead of receiving them whole.
 //!
 //! The protocol between the connection and the reader, around one request:
 //!
@@ -33,25 +33,9 @@ use crate::engine::wire::encode::CONTINUE;
 /// The most a single socket read of a streamed body takes in.
 const PIECE: usize = 16 * 1024;
 
-/// How the engine reads a request's body, as the [`Service`](crate::Service) asks for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyPolicy {
-    /// Read whole before the service is called, up to the engine's
-    /// [`max_body_bytes`](crate::Limits::max_body_bytes).
-    #[default]
-    Buffered,
-    /// Read by the handler as it arrives, through the request's [`BodyReader`], up to
-    /// `max_bytes` (0: unlimited) instead of the engine's limit.
-    Streamed {
-        /// The most bytes the body may have; 0 for no limit.
-        max_bytes: u64,
-    },
-}
-
 /// A request body read as it arrives: a [`Read`] that ends where the body ends, for both
 /// `Content-Length` and `chunked` bodies. It is in the request's extensions when the service
-/// asked for a [streamed](BodyPolicy::Streamed) body (the server's routes do with
+/// asked for a [streamed](crate::BodyPolicy::Streamed) body (the server's routes do with
 /// `stream_body`); take it with `request.extensions_mut().remove::<BodyReader>()` or, in a
 /// server handler, as an extractor.
 ///

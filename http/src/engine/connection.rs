@@ -13,8 +13,9 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
 
-use crate::engine::body_reader::{BodyPolicy, BodyReader, Returned, Streaming};
+use crate::engine::body_reader::{BodyReader, Returned, Streaming};
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
+use crate::engine::service::BodyPolicy;
 use crate::engine::service::{Request, Response};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};

@@ -46,8 +46,11 @@ pub(crate) fn bind(addr: impl ToSocketAddrs, config: &EngineConfig) -> io::Resul
 /// when it begins (clients that connected, perhaps sent a request, and wait) would be reset
 /// when the listener closes. The queue is first in, first out, so the loop goes on accepting
 /// — each such connection is served like any other, its request answered with
-/// `Connection: close` — until it accepts the wake-up connection the stop queued behind them.
-/// Only a connection that completes its handshake after that can still be reset by the close.
+/// `Connection: close` — until it accepts the wake-up connection the stop queued behind them,
+/// then takes what has queued behind that until the queue is empty, and closes. Only a
+/// connection that completes its handshake in the instant between the last look at the queue
+/// and the close is reset (`net.ipv4.tcp_migrate_req` hands even those to another listener of
+/// a `SO_REUSEPORT` group).
 pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
     let max = shared.config.max_connections;
     loop {
@@ -70,26 +73,53 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
         if shared.stopping.load(Ordering::Acquire) && shared.wake_peers.lock().contains(&peer) {
             break;
         }
-        let _ = stream.set_nodelay(true);
-        let state = Arc::new(ConnState::new(stream.as_raw_fd()));
-        let registration = shared.register(&state);
-        let connection_shared = Arc::clone(shared);
-        let connection_state = Arc::clone(&state);
-        let serve = Box::new(move || {
-            Connection::new(registration, stream, connection_shared, connection_state).serve();
-        });
-        match shared.spawner.spawn(serve, shared.config.stack_size) {
-            Ok(spawned) => {
-                *state.coroutine.lock() = Some(spawned.handle);
-                let _ = state.closing.set(spawned.closing);
-            }
-            Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
+        serve(shared, stream);
+    }
+    while has_queued_connection(&listener) {
+        match listener.accept() {
+            Ok((stream, _)) => serve(shared, stream),
+            Err(_) => break,
         }
     }
     // Closed before a stop hears that the loop has ended: once `stop` returns, the address is
     // free to bind again.
     drop(listener);
     shared.accept_ended.resume();
+}
+
+/// Registers `stream` and spawns the coroutine that serves it.
+fn serve(shared: &Arc<EngineShared>, stream: may::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let state = Arc::new(ConnState::new(stream.as_raw_fd()));
+    let registration = shared.register(&state);
+    let connection_shared = Arc::clone(shared);
+    let connection_state = Arc::clone(&state);
+    let serve = Box::new(move || {
+        Connection::new(registration, stream, connection_shared, connection_state).serve();
+    });
+    match shared.spawner.spawn(serve, shared.config.stack_size) {
+        Ok(spawned) => {
+            *state.coroutine.lock() = Some(spawned.handle);
+            let _ = state.closing.set(spawned.closing);
+        }
+        Err(error) => log::error!("could not spawn a connection coroutine: {error}"),
+    }
+}
+
+/// Whether a connection waits in `listener`'s accept queue, without blocking. Then `accept`
+/// returns at once: only this loop accepts from the listener, and Linux hands out a queued
+/// connection even if it was reset meanwhile.
+fn has_queued_connection(listener: &may::net::TcpListener) -> bool {
+    let mut query = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `query` is one initialised `pollfd`, alive and exclusively borrowed for the
+    // whole call, and the count says one; the descriptor is the listener's, open while it is
+    // borrowed; a zero timeout returns at once.
+    let ready = unsafe { libc::poll(&mut query, 1, 0) };
+    ready == 1 && query.revents & libc::POLLIN != 0
 }
 
 /// How long a stop waits for its wake-up connection to end the accept loop before it connects

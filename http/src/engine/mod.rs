@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-pub use self::body_reader::{BodyError, BodyPolicy, BodyReader};
+pub use self::body_reader::{BodyError, BodyReader};
 pub use self::config::{EngineConfig, Limits};
 pub(crate) use self::listener::bind;
 use self::listener::wake_accept_loop;
-pub use self::service::{BoxError, Request, Response, Service};
+pub use self::service::{BodyPolicy, BoxError, Request, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
 pub use self::wire::body::{Body, BodyWriter};
 

@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use http::{Method, Uri};
 
-use crate::engine::body_reader::BodyPolicy;
 use crate::engine::wire::body::Body;
 
 /// A request as the engine hands it over: the `http` crate's request with the whole body.
@@ -51,4 +50,20 @@ where
     fn call(&self, request: Request) -> Result<Response, BoxError> {
         self(request)
     }
+}
+
+/// How the engine reads a request's body, as the [`Service`] asks for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyPolicy {
+    /// Read whole before the service is called, up to the engine's
+    /// [`max_body_bytes`](crate::Limits::max_body_bytes).
+    #[default]
+    Buffered,
+    /// Read by the handler as it arrives, through the request's [`BodyReader`](crate::BodyReader), up to
+    /// `max_bytes` (0: unlimited) instead of the engine's limit.
+    Streamed {
+        /// The most bytes the body may have; 0 for no limit.
+        max_bytes: u64,
+    },
 }

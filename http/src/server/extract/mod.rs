@@ -7,19 +7,19 @@ mod json;
 mod path;
 mod rejection;
 mod state;
+mod state_map;
 mod urlencoded;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
 
 use crate::engine::{BodyReader, BoxError, Request};
-use crate::server::router::{Params, params};
 
 pub use self::handler::Handler;
 pub use self::path::Path;
 pub use self::rejection::{Rejection, RejectionKind};
-pub(crate) use self::state::StateMap;
 pub use self::state::{MissingState, State};
+pub(crate) use self::state_map::StateMap;
 pub use self::urlencoded::{Form, Query};
 
 /// A type a handler can take as an argument, taken from the request: an extractor.
@@ -142,14 +142,6 @@ impl FromRequest for Version {
 
     fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
         Ok(request.version())
-    }
-}
-
-impl FromRequest for Params {
-    type Rejection = std::convert::Infallible;
-
-    fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
-        Ok(params(request).clone())
     }
 }
 

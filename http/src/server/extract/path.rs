@@ -319,3 +319,12 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
         ignored_any
     }
 }
+
+/// A copy of the route's parameters, undecoded.
+impl FromRequest for router::Params {
+    type Rejection = std::convert::Infallible;
+
+    fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
+        Ok(params(request).clone())
+    }
+}

@@ -1,15 +1,11 @@
 //! [`State<T>`]: values the application shares with its handlers (a database pool, a
 //! configuration), registered once and handed to every request that asks.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::error::Error;
-use std::fmt;
-use std::sync::Arc;
-
 use crate::engine::Request;
 use crate::server::extract::FromRequest;
 use crate::server::router::Dispatched;
+use std::error::Error;
+use std::fmt;
 
 /// A value registered with [`Router::state`](crate::server::Router::state) or
 /// [`ServerSpec::state`](crate::server::ServerSpec::state), by its type, cloned for each
@@ -77,37 +73,3 @@ impl fmt::Display for MissingState {
 }
 
 impl Error for MissingState {}
-
-/// Registered states, one per type.
-#[derive(Default, Clone)]
-pub(crate) struct StateMap {
-    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-}
-
-impl StateMap {
-    /// Registers `value`, replacing an earlier value of its type.
-    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), Arc::new(value));
-    }
-
-    /// Adds `other`'s values of the types this map does not hold.
-    pub(crate) fn fill_from(&mut self, other: &StateMap) {
-        for (type_id, value) in &other.values {
-            self.values
-                .entry(*type_id)
-                .or_insert_with(|| Arc::clone(value));
-        }
-    }
-
-    fn get<T: 'static>(&self) -> Option<&T> {
-        self.values.get(&TypeId::of::<T>())?.downcast_ref()
-    }
-}
-
-impl fmt::Debug for StateMap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMap")
-            .field("types", &self.values.len())
-            .finish()
-    }
-}
