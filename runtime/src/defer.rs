@@ -1,5 +1,6 @@
 //! `defer`: work registered now, run when the current coroutine ends.
 
+use crate::deferred::Deferred;
 use crate::frame::with_frame;
 
 /// Registers `f` to run when the current coroutine ends — on return, on panic and on
@@ -54,7 +55,7 @@ pub fn defer(f: impl FnOnce() + 'static) {
 pub fn try_defer(f: impl FnOnce() + 'static) -> Result<(), NotInCoroutine> {
     with_frame(|frame| match frame {
         Some(frame) => {
-            frame.push_defer(Box::new(f));
+            frame.push_defer(Deferred::new(f));
             Ok(())
         }
         None => Err(NotInCoroutine),

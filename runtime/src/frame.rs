@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use crate::context_store::ContextCell;
+use crate::deferred::Deferred;
 use crate::panic::{is_cancellation, panic_message};
 
 /// The per-coroutine state of a coroutine (or a scope) of this crate. Its owner keeps it for
@@ -15,7 +16,7 @@ pub(crate) struct Frame {
     id: u64,
     parent: u64,
     /// Only this coroutine touches its defers, so no lock.
-    defers: RefCell<Vec<Box<dyn FnOnce()>>>,
+    defers: RefCell<Vec<Deferred>>,
     context: ContextCell,
 }
 
@@ -66,7 +67,8 @@ impl Frame {
         &self.context
     }
 
-    pub(crate) fn push_defer(&self, f: Box<dyn FnOnce()>) {
+    #[inline]
+    pub(crate) fn push_defer(&self, f: Deferred) {
         self.defers.borrow_mut().push(f);
     }
 
@@ -96,7 +98,7 @@ impl Frame {
             let Some(deferred) = self.defers.borrow_mut().pop() else {
                 return;
             };
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(deferred)) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| deferred.run())) {
                 if cancelled && is_cancellation(&payload) {
                     // After a cancellation, may's next yield point unwinds again.
                     log::debug!(

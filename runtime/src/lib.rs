@@ -50,6 +50,7 @@ mod context;
 mod context_store;
 mod coroutine;
 mod defer;
+mod deferred;
 mod frame;
 mod panic;
 mod timer;
