@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use coordinator::Coordinator;
 use hyperf_http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
-use hyperf_http::{BoxError, Request, Response, StatusCode};
+use hyperf_http::{BoxError, Request, Response, Service, StatusCode};
 use server_common::{Client, Log, TIMEOUT, connect_to, get, server, spec, start, stop};
 
 /// Starts a server (two workers) with `spec` and `listeners` applied, and one client on it.
@@ -186,6 +186,26 @@ fn the_request_context_of_one_request_does_not_leak_into_the_next() {
     assert_eq!(client.exchange(get("/mark")).header("x-mark"), Some("set"));
     assert_eq!(client.exchange(get("/plain")).header("x-mark"), None);
     stop(running);
+}
+
+#[test]
+fn a_draft_does_not_reach_the_next_call_served_in_the_same_context() {
+    // `into_service` called twice on one thread: both calls share the thread's context.
+    let mut router = Router::new();
+    router
+        .get("/mark", |_: Request| {
+            RequestContext::set_response_header("x-mark", "set")
+        })
+        .unwrap();
+    router.get("/plain", |_: Request| "plain").unwrap();
+    let service = spec("http").router(router).into_service();
+    let call = |path: &str| {
+        let mut request = Request::new(hyperf_http::Bytes::new());
+        *request.uri_mut() = path.parse().unwrap();
+        service.call(request).unwrap()
+    };
+    assert_eq!(call("/mark").headers()["x-mark"], "set");
+    assert!(call("/plain").headers().get("x-mark").is_none());
 }
 
 #[test]

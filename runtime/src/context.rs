@@ -99,6 +99,14 @@ fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
     Some(value.clone())
 }
 
+/// A share of the value of the key with id `key`, which is a `ContextKey<T>`.
+fn find_shared<T: Send + Sync + 'static>(entries: &[Entry], key: u64) -> Option<Arc<T>> {
+    let (_, _, value) = &entries[position(entries, key)?];
+    // Values of a `ContextKey<T>` are `T`s (see `find`); the checked downcast costs a type-id
+    // comparison, next to the reference count it hands out.
+    Arc::clone(value).downcast::<T>().ok()
+}
+
 thread_local! {
     // Plain OS threads never migrate, so a thread-local is the right home for their context.
     // Coroutines never use this.
@@ -180,6 +188,41 @@ impl Context {
     #[inline]
     pub fn get<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
         with_current(|cell, _| cell.read(|entries| find(entries, key.key_id())).flatten())
+    }
+
+    /// Stores an already shared value under `key` as it is: the context keeps this `Arc`
+    /// (no second allocation, as [`set`](Self::set) of an `Arc<T>` would make), and
+    /// [`get_shared`](Self::get_shared) hands out shares of it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use runtime::{Context, ContextKey};
+    ///
+    /// struct Session { user: String }
+    /// static SESSION: ContextKey<Session> = ContextKey::new("session");
+    ///
+    /// runtime::spawn(|| {
+    ///     let session = Arc::new(Session { user: "ada".into() });
+    ///     Context::set_shared(&SESSION, Arc::clone(&session));
+    ///     let read = Context::get_shared(&SESSION).unwrap();
+    ///     assert!(Arc::ptr_eq(&read, &session));
+    ///     assert_eq!(read.user, "ada");
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// ```
+    pub fn set_shared<T: Send + Sync + 'static>(key: &'static ContextKey<T>, value: Arc<T>) {
+        drop(store(key.key_id(), key.name, value));
+    }
+
+    /// A share of the value under `key`, if any: a reference count, never a clone of the
+    /// value, so `T` need not be `Clone`. Works for values stored by [`set`](Self::set) too.
+    #[inline]
+    pub fn get_shared<T: Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<Arc<T>> {
+        with_current(|cell, _| {
+            cell.read(|entries| find_shared(entries, key.key_id()))
+                .flatten()
+        })
     }
 
     /// Whether a value is stored under `key`.

@@ -27,6 +27,37 @@ fn set_then_get_returns_the_value() {
     assert_eq!(name.as_deref().map(String::as_str), Some("ada"));
 }
 
+/// A value that cannot be cloned: only shares of it can be read.
+struct Unclonable(&'static str);
+
+static UNCLONABLE: ContextKey<Unclonable> = ContextKey::new("unclonable");
+
+#[test]
+fn set_shared_keeps_the_callers_arc() {
+    let same = in_coroutine(|| {
+        let value = Arc::new(Unclonable("kept"));
+        Context::set_shared(&UNCLONABLE, Arc::clone(&value));
+        Arc::ptr_eq(&Context::get_shared(&UNCLONABLE).unwrap(), &value)
+    });
+    assert!(same);
+}
+
+#[test]
+fn get_shared_reads_a_value_stored_by_set_without_cloning_it() {
+    let read = in_coroutine(|| {
+        Context::set(&UNCLONABLE, Unclonable("by set"));
+        let first = Context::get_shared(&UNCLONABLE).unwrap();
+        let second = Context::get_shared(&UNCLONABLE).unwrap();
+        (Arc::ptr_eq(&first, &second), first.0)
+    });
+    assert_eq!(read, (true, "by set"));
+}
+
+#[test]
+fn get_shared_of_an_absent_key_is_none() {
+    assert!(in_coroutine(|| Context::get_shared(&UNCLONABLE).is_none()));
+}
+
 #[test]
 fn set_replaces_the_previous_value() {
     assert_eq!(

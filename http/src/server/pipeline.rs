@@ -153,6 +153,7 @@ impl Pipeline {
                 response: &response,
                 error: error.as_ref(),
             });
+            RequestContext::discard_draft();
         }
         // (10) The engine emits it (without a body for HEAD).
         response

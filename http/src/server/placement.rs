@@ -51,10 +51,13 @@ pub(crate) fn wait_for_connection_worker() {
 /// Reports a request done to the worker that serves the current connection (its
 /// `max_request` count).
 fn request_done() {
-    let worker = CONNECTION_WORKER.with(|w| w.borrow().clone());
-    if let Some(worker) = worker {
-        worker.request_done();
-    }
+    // Borrowed, not cloned: `request_done` only counts (and at the limit posts a command to
+    // the pool), it never touches this coroutine-local.
+    CONNECTION_WORKER.with(|w| {
+        if let Some(worker) = &*w.borrow() {
+            worker.request_done();
+        }
+    });
 }
 
 /// Spreads connections over the accepting workers, round robin; each connection is its

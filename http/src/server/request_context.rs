@@ -36,7 +36,7 @@ pub struct ResponseDraft {
     pub status: Option<StatusCode>,
 }
 
-static REQUEST: ContextKey<Arc<RequestHead>> = ContextKey::new("http.request");
+static REQUEST: ContextKey<RequestHead> = ContextKey::new("http.request");
 static RESPONSE: ContextKey<ResponseDraft> = ContextKey::new("http.response");
 
 /// Reaches the current request from any code it runs (a repository, a logger), without passing
@@ -60,7 +60,7 @@ pub struct RequestContext {
 impl RequestContext {
     /// The current request, or `None` outside a request.
     pub fn request() -> Option<Arc<RequestHead>> {
-        Context::get(&REQUEST)
+        Context::get_shared(&REQUEST)
     }
 
     /// The response draft of the current request.
@@ -91,10 +91,18 @@ impl RequestContext {
     }
 
     pub(crate) fn store(head: Arc<RequestHead>) {
-        Context::set(&REQUEST, head);
+        // Kept as the pipeline's own `Arc`: one allocation for the head, not two.
+        Context::set_shared(&REQUEST, head);
         // No draft is stored until code sets one: `response()` and `update` read a missing
-        // draft as the empty one, and the pipeline takes the draft after every request. (The
-        // check is a read; a removal would take the context's lock.)
+        // draft as the empty one. The pipeline takes the draft after every request, and
+        // discards one that a `RequestHandled` listener set afterwards, so none is left here
+        // from an earlier request of the same coroutine.
+    }
+
+    /// Drops a draft set after the response was taken (by a `RequestHandled` listener): it
+    /// would otherwise apply to the next request served in the same context.
+    pub(crate) fn discard_draft() {
+        // The check is a read; a removal would take the context's lock.
         if Context::has(&RESPONSE) {
             Context::remove(&RESPONSE);
         }

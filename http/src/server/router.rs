@@ -47,7 +47,7 @@ pub(crate) type BoxedHandler = Arc<dyn Fn(Request) -> Result<Response, BoxError>
 pub struct Router {
     routes: Vec<Arc<RouteEntry>>,
     /// Routes without parameters, by exact path: looked up without allocating.
-    statics: HashMap<Box<str>, Vec<(Method, usize)>>,
+    statics: HashMap<Box<str>, Vec<(Method, usize)>, foldhash::fast::RandomState>,
     /// Routes with parameters, in registration order.
     dynamics: Vec<DynamicRoute>,
     /// All dynamic patterns at once, to find candidates in one pass; rebuilt after changes.

@@ -71,6 +71,9 @@ pub(crate) struct Generation<M: Send + 'static> {
     /// Resumed when this generation begins to exit.
     pub(crate) exiting: Coordinator,
     requests: AtomicU64,
+    /// The pool's `max_request` (fixed for its life), copied here so that a request done
+    /// costs no upgrade of `post` when there is no limit.
+    max_request: u64,
     recycle_requested: AtomicBool,
     /// Handles to cancel the running ones, by coroutine id (a coroutine adds itself when it
     /// starts).
@@ -97,6 +100,7 @@ impl<M: Send + 'static> Generation<M> {
             started: Coordinator::new(),
             exiting: Coordinator::new(),
             requests: AtomicU64::new(0),
+            max_request: post.upgrade().map_or(0, |post| post.max_request),
             recycle_requested: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
             cancelling: AtomicBool::new(false),
@@ -266,16 +270,17 @@ impl<M: Send + 'static> Worker<M> {
     /// worker is recycled: it stops, exits, and starts again under the same id.
     pub fn request_done(&self) {
         let served = self.generation.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        let limit = self.generation.max_request;
+        if limit == 0 || served < limit {
+            return;
+        }
         let Some(post) = self.generation.post.upgrade() else {
             return;
         };
-        let limit = post.max_request;
-        if limit > 0
-            && served >= limit
-            && !self
-                .generation
-                .recycle_requested
-                .swap(true, Ordering::AcqRel)
+        if !self
+            .generation
+            .recycle_requested
+            .swap(true, Ordering::AcqRel)
         {
             post.command(Command::Recycle {
                 id: self.id(),
