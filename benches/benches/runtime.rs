@@ -45,7 +45,92 @@ fn spawn_and_join(c: &mut Criterion) {
             })
         })
     });
+    // Where the runtime stands among runtimes: the same batches as tokio tasks on a
+    // current-thread runtime, and as jobs on a pool of two OS threads.
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    group.bench_function("reference_tokio_spawn_await", |b| {
+        b.iter_custom(|iters| {
+            tokio.block_on(async {
+                let began = Instant::now();
+                for _ in 0..iters / BATCH {
+                    let batch: Vec<_> = (0..BATCH)
+                        .map(|_| tokio::spawn(async { black_box(1) }))
+                        .collect();
+                    for handle in batch {
+                        black_box(handle.await.unwrap());
+                    }
+                }
+                began.elapsed()
+            })
+        })
+    });
+    let pool = ThreadPool::new(2);
+    group.bench_function("reference_std_thread_pool", |b| {
+        b.iter_custom(|iters| {
+            let began = Instant::now();
+            for _ in 0..iters / BATCH {
+                let batch: Vec<_> = (0..BATCH).map(|_| pool.run(|| black_box(1))).collect();
+                for result in batch {
+                    black_box(result.recv().unwrap());
+                }
+            }
+            began.elapsed()
+        })
+    });
     group.finish();
+}
+
+/// The thread pool people write with `std` alone: jobs on a shared channel, each result back
+/// on a channel of its own (the join).
+struct ThreadPool {
+    jobs: Option<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadPool {
+    fn new(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let threads = (0..threads)
+            .map(|_| {
+                let queue = std::sync::Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    loop {
+                        let job = queue.lock().unwrap().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        ThreadPool {
+            jobs: Some(jobs),
+            threads,
+        }
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<T> {
+        let (result, joined) = std::sync::mpsc::sync_channel(1);
+        let job = Box::new(move || drop(result.send(job())));
+        self.jobs.as_ref().unwrap().send(job).unwrap();
+        joined
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        for thread in self.threads.drain(..) {
+            drop(thread.join());
+        }
+    }
 }
 
 /// Runs `body(iters)` inside one runtime coroutine and returns the time it took there.
