@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use coordinator::Coordinator;
 use hyperf_http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
-use hyperf_http::{BoxError, Request, Response, Service, StatusCode};
+use hyperf_http::{BoxError, Request, Response, StatusCode};
 use server_common::{Client, Log, TIMEOUT, connect_to, get, server, spec, start, stop};
 
 /// Starts a server (two workers) with `spec` and `listeners` applied, and one client on it.
