@@ -49,7 +49,7 @@ pub(crate) struct Latch {
 }
 
 impl Latch {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Latch {
             released: AtomicBool::new(false),
             waiters: WaitList::new(),

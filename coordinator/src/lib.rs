@@ -72,8 +72,11 @@
 
 pub mod constants;
 mod coordinator;
+// The model check (`--cfg loom`) replaces the deadline thread with a stand-in it can drive.
+#[cfg_attr(loom, path = "deadline_model.rs")]
 mod deadline;
 mod manager;
+mod sync;
 mod timer;
 mod wait_list;
 

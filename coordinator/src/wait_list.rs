@@ -1,15 +1,13 @@
 //! [`WaitList`]: the wait queue under every blocking primitive of this project.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
 use crate::deadline::{self, Expire};
+use crate::sync::{self, Arc, AtomicU8, Blocker, Mutex, Ordering};
 
 /// A FIFO queue of parked waiters — may coroutines, OS threads and async tasks alike — with
 /// timeouts that are always honoured and waiters that always remove themselves.
@@ -93,6 +91,11 @@ struct Queue {
 }
 
 impl Queue {
+    const EMPTY: Queue = Queue {
+        next_key: 0,
+        waiters: BTreeMap::new(),
+    };
+
     fn push(&mut self, cell: Arc<WaitCell>) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
@@ -103,12 +106,18 @@ impl Queue {
 
 impl WaitList {
     /// An empty list.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         WaitList {
-            queue: Mutex::new(Queue {
-                next_key: 0,
-                waiters: BTreeMap::new(),
-            }),
+            queue: Mutex::new(Queue::EMPTY),
+        }
+    }
+
+    /// An empty list (loom's mutex cannot be made in a `const fn`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        WaitList {
+            queue: Mutex::new(Queue::EMPTY),
         }
     }
 
@@ -128,7 +137,7 @@ impl WaitList {
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return WaitOutcome::TimedOut;
             }
-            let cell = Arc::new(WaitCell::for_current_context());
+            let cell = WaitCell::for_current_context();
             (queue.push(Arc::clone(&cell)), cell)
         };
         let mut registration = Registration {
@@ -137,8 +146,11 @@ impl WaitList {
             cell: &cell,
             finished: false,
         };
-        let outcome = cell.park_until(deadline);
+        let outcome = WaitCell::park_until(&cell, deadline);
         registration.finished = true;
+        drop(registration);
+        // An unwinding (cancelled) wait skips this and simply drops its cell.
+        WaitCell::recycle(cell);
         outcome
     }
 
@@ -304,6 +316,52 @@ const NOTIFIED: u8 = 1;
 const TIMED_OUT: u8 = 2;
 const CANCELLED: u8 = 3;
 
+// Reusing a blocking cell
+//
+// A blocking wait would allocate its cell (and may's `Park` inside it) every time; instead each
+// OS thread keeps the cell of its last finished wait as a spare, one for coroutines and one for
+// threads (may's `Blocker` is made for one or the other), and the next wait there takes it.
+//
+// - A cell is recycled only through `Arc::get_mut`, after the wait has deregistered and dropped
+//   its deadline guard: it succeeds only if the waiter holds the sole reference, so no notifier
+//   that popped the cell, no deadline about to expire it and no list still holds it. Whoever
+//   else touched the cell did so before dropping their reference, and `get_mut` synchronises
+//   with that drop, so the reset back to WAITING cannot be seen — or undone — by a party of the
+//   old wait. When `get_mut` fails the cell is dropped, as every cell was before.
+// - What a party of the old wait can leave behind is an unpark token: a notifier that won the
+//   exchange unparks after the waiter may already have seen NOTIFIED and returned. The next wait
+//   on the cell then returns from one park at once, re-reads WAITING and parks again.
+// - may's coroutine cancellation keeps a reference to the `Park` a cancelled coroutine last
+//   parked on; a late cancel of that coroutine may wake whoever parks on the recycled cell now.
+//   That too is one spurious return from `park`, absorbed by the same loop.
+// - A spare is taken and given back within one wait of one coroutine or thread, and a coroutine
+//   that moves to another worker thread gives it back there: the cells are not tied to a thread.
+//   A wait that unwinds (a cancelled coroutine) drops its cell.
+//
+// `--cfg loom` model-checks this (the `loom_model` tests below): a stale deadline of a
+// recycled cell never times out its next wait, and no notification is lost across reuse.
+
+/// This thread's spare blocking cells, by the kind of waiter they park.
+#[derive(Default)]
+struct SpareCells {
+    coroutine: Cell<Option<Arc<WaitCell>>>,
+    thread: Cell<Option<Arc<WaitCell>>>,
+}
+
+impl SpareCells {
+    fn of_kind(&self, coroutine: bool) -> &Cell<Option<Arc<WaitCell>>> {
+        if coroutine {
+            &self.coroutine
+        } else {
+            &self.thread
+        }
+    }
+}
+
+sync::thread_local! {
+    static SPARE_CELLS: SpareCells = SpareCells::default();
+}
+
 /// One parked waiter; see "The life of a `WaitCell`" above for its states.
 pub(crate) struct WaitCell {
     state: AtomicU8,
@@ -313,17 +371,41 @@ pub(crate) struct WaitCell {
 enum Wake {
     /// A may coroutine or an OS thread: may's `Blocker` parks either correctly, and checks for
     /// cancellation when it parks a coroutine.
-    Blocker(may::sync::Blocker),
+    Blocker(Blocker),
     /// An async task: the waker of its latest poll, until a notifier takes it.
     Task(Mutex<Option<Waker>>),
 }
 
 impl WaitCell {
-    fn for_current_context() -> Self {
-        WaitCell {
-            state: AtomicU8::new(WAITING),
-            wake: Wake::Blocker(may::sync::Blocker::new(false)),
-        }
+    /// A blocking cell for the calling coroutine or thread, in state WAITING: this thread's
+    /// spare of the right kind, or a new one.
+    fn for_current_context() -> Arc<Self> {
+        let coroutine = sync::in_coroutine();
+        let spare = SPARE_CELLS
+            .try_with(|spare| spare.of_kind(coroutine).take())
+            .ok()
+            .flatten();
+        spare.unwrap_or_else(|| {
+            Arc::new(WaitCell {
+                state: AtomicU8::new(WAITING),
+                wake: Wake::Blocker(Blocker::new(false)),
+            })
+        })
+    }
+
+    /// Keeps a finished blocking wait's cell as this thread's spare, if nobody else can still
+    /// reach it (see "Reusing a blocking cell"); drops it otherwise. Call it from the coroutine
+    /// or thread that waited on it.
+    fn recycle(mut cell: Arc<Self>) {
+        let Some(exclusive) = Arc::get_mut(&mut cell) else {
+            return;
+        };
+        // Relaxed is enough: no other reference exists, and handing the cell to another party
+        // later (pushing it on a list under its lock) publishes the store.
+        exclusive.state.store(WAITING, Ordering::Relaxed);
+        let coroutine = sync::in_coroutine();
+        // A thread that is exiting has no spare slot any more; the cell is then dropped here.
+        let _ = SPARE_CELLS.try_with(|spare| spare.of_kind(coroutine).set(Some(cell)));
     }
 
     fn for_task(waker: Waker) -> Self {
@@ -422,16 +504,16 @@ impl WaitCell {
         }
     }
 
-    fn park_until(self: &Arc<Self>, deadline: Option<Instant>) -> WaitOutcome {
-        let Wake::Blocker(blocker) = &self.wake else {
+    fn park_until(this: &Arc<Self>, deadline: Option<Instant>) -> WaitOutcome {
+        let Wake::Blocker(blocker) = &this.wake else {
             unreachable!("blocking waits always use a blocker cell")
         };
-        if may::coroutine::is_coroutine() {
+        if sync::in_coroutine() {
             // may's own coroutine timer can lose a timeout and is blind below 1 ms; our deadline
             // thread ends the wait instead. The guard withdraws the deadline however we leave.
-            let _deadline = deadline.map(|at| deadline::schedule(at, Arc::<Self>::clone(self)));
+            let _deadline = deadline.map(|at| deadline::schedule(at, Arc::<Self>::clone(this)));
             loop {
-                match self.state() {
+                match this.state() {
                     NOTIFIED => return WaitOutcome::Notified,
                     TIMED_OUT => return WaitOutcome::TimedOut,
                     // Unwinds here if the coroutine is cancelled.
@@ -440,7 +522,7 @@ impl WaitCell {
             }
         }
         loop {
-            match self.state() {
+            match this.state() {
                 NOTIFIED => return WaitOutcome::Notified,
                 TIMED_OUT => return WaitOutcome::TimedOut,
                 _ => {}
@@ -451,7 +533,7 @@ impl WaitCell {
                 Some(at) => match at.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => {
-                        self.time_out();
+                        this.time_out();
                         continue;
                     }
                 },
@@ -465,5 +547,136 @@ impl Expire for WaitCell {
     /// The deadline thread times the waiter out; if a notifier won the race, nothing happens.
     fn expire(&self) {
         self.time_out();
+    }
+}
+
+/// The model check of the wait queue: `RUSTFLAGS="--cfg loom" cargo test -p coordinator --lib
+/// loom --release`. Each model explores every interleaving of its threads (a lost wake-up shows
+/// as loom's deadlock report); the deadline thread is the stand-in of `deadline_model.rs`,
+/// firing at whatever point of the run loom chooses.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use std::task::Waker;
+    use std::time::{Duration, Instant};
+
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+
+    use super::*;
+
+    /// A condition and its list, used the way every primitive uses a `WaitList`: make the
+    /// condition true, then notify.
+    #[derive(Default)]
+    struct Event {
+        set: AtomicBool,
+        waiters: WaitList,
+    }
+
+    impl Event {
+        fn set(&self) -> bool {
+            self.set.store(true, Ordering::Release);
+            self.waiters.notify_one()
+        }
+
+        fn is_set(&self) -> bool {
+            self.set.load(Ordering::Acquire)
+        }
+
+        fn wait(&self, deadline: Option<Instant>) -> WaitOutcome {
+            self.waiters.wait(deadline, || self.is_set())
+        }
+    }
+
+    fn far_deadline() -> Option<Instant> {
+        Some(Instant::now() + Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn loom_notify_racing_the_deadline_ends_the_wait_exactly_once() {
+        loom::model(|| {
+            let event = Arc::new(Event::default());
+            let waiter = {
+                let event = Arc::clone(&event);
+                thread::spawn(move || event.wait(far_deadline()))
+            };
+            let notifier = {
+                let event = Arc::clone(&event);
+                thread::spawn(move || event.set())
+            };
+            deadline::expire_due();
+            let outcome = waiter.join().unwrap();
+            let woke_someone = notifier.join().unwrap();
+            assert_eq!(woke_someone, outcome == WaitOutcome::Notified);
+            assert!(event.waiters.is_empty());
+        });
+    }
+
+    #[test]
+    fn loom_a_stale_deadline_never_times_out_the_next_wait_on_a_recycled_cell() {
+        loom::model(|| {
+            let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
+            let waiter = {
+                let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+                thread::spawn(move || {
+                    first.wait(far_deadline());
+                    // No deadline: only the second event may end this wait.
+                    second.wait(None)
+                })
+            };
+            let deadlines = thread::spawn(deadline::expire_due);
+            first.set();
+            second.set();
+            assert_ne!(waiter.join().unwrap(), WaitOutcome::TimedOut);
+            deadlines.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_a_recycled_cell_waits_for_its_own_notification() {
+        loom::model(|| {
+            let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
+            let waiter = {
+                let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+                thread::spawn(move || {
+                    first.wait(None);
+                    let outcome = second.wait(None);
+                    // A leftover unpark of the first wait must not end the second one.
+                    assert!(
+                        second.is_set(),
+                        "the second wait ended as {outcome:?} before its event"
+                    );
+                })
+            };
+            first.set();
+            second.set();
+            waiter.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_a_withdrawn_async_wait_passes_its_notification_on() {
+        loom::model(|| {
+            let event = Arc::new(Event::default());
+            let withdrawing = {
+                let event = Arc::clone(&event);
+                thread::spawn(move || {
+                    let mut wait = AsyncWait::default();
+                    let mut cx = Context::from_waker(Waker::noop());
+                    let _ = event
+                        .waiters
+                        .poll_wait(&mut wait, &mut cx, || event.is_set());
+                    event.waiters.cancel(&mut wait);
+                })
+            };
+            let blocking = {
+                let event = Arc::clone(&event);
+                // Ends only if the one notification reaches it, directly or passed on.
+                thread::spawn(move || event.wait(None))
+            };
+            event.set();
+            withdrawing.join().unwrap();
+            assert_ne!(blocking.join().unwrap(), WaitOutcome::TimedOut);
+            assert!(event.waiters.is_empty());
+        });
     }
 }
