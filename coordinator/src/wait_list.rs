@@ -1,7 +1,7 @@
 //! [`WaitList`]: the wait queue under every blocking primitive of this project.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -83,24 +83,75 @@ impl fmt::Debug for AsyncWait {
     }
 }
 
-/// Keys grow monotonically, so the map's order is arrival order: `notify_one` is FIFO.
-#[derive(Default)]
+/// The registered waiters in arrival order, so `notify_one` is FIFO.
+///
+/// A ring buffer rather than a map: the common wait registers at the back and is taken from the
+/// front, both O(1) and without allocating once the buffer has grown. Keys grow monotonically,
+/// so the buffer is sorted by key and a waiter that leaves from the middle (a timeout, a
+/// withdrawn future) is found by binary search and leaves a hole (`None`). Holes at either end
+/// are trimmed at once; when holes outnumber the waiters the buffer is compacted, so a long-lived
+/// waiter at the front cannot make the holes behind it pile up. Each removal thus costs
+/// O(log n) amortised.
 struct Queue {
     next_key: u64,
-    waiters: BTreeMap<u64, Arc<WaitCell>>,
+    slots: VecDeque<(u64, Option<Arc<WaitCell>>)>,
+    /// How many slots hold a waiter.
+    live: usize,
 }
 
 impl Queue {
     const EMPTY: Queue = Queue {
         next_key: 0,
-        waiters: BTreeMap::new(),
+        slots: VecDeque::new(),
+        live: 0,
     };
 
     fn push(&mut self, cell: Arc<WaitCell>) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
-        self.waiters.insert(key, cell);
+        self.slots.push_back((key, Some(cell)));
+        self.live += 1;
         key
+    }
+
+    /// Takes the longest-waiting waiter out.
+    fn pop_first(&mut self) -> Option<Arc<WaitCell>> {
+        while let Some((_, slot)) = self.slots.pop_front() {
+            if let Some(cell) = slot {
+                self.live -= 1;
+                return Some(cell);
+            }
+        }
+        None
+    }
+
+    /// Takes the waiter registered under `key` out, if it is still here.
+    fn remove(&mut self, key: u64) -> Option<Arc<WaitCell>> {
+        let index = self.slots.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        let cell = self.slots[index].1.take()?;
+        self.live -= 1;
+        while self.slots.front().is_some_and(|(_, slot)| slot.is_none()) {
+            self.slots.pop_front();
+        }
+        while self.slots.back().is_some_and(|(_, slot)| slot.is_none()) {
+            self.slots.pop_back();
+        }
+        if self.slots.len() - self.live > self.live {
+            self.slots.retain(|(_, slot)| slot.is_some());
+        }
+        Some(cell)
+    }
+
+    /// Takes every waiter out, in arrival order.
+    fn take_all(&mut self) -> impl Iterator<Item = Arc<WaitCell>> + use<> {
+        self.live = 0;
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .filter_map(|(_, slot)| slot)
+    }
+
+    fn len(&self) -> usize {
+        self.live
     }
 }
 
@@ -129,6 +180,8 @@ impl WaitList {
     /// deregistered on the way out and a notification it had already received is passed on to
     /// the next waiter, so `notify_one` is never lost.
     pub fn wait(&self, deadline: Option<Instant>, ready: impl FnOnce() -> bool) -> WaitOutcome {
+        // Asked once: may answers from a thread-local, and the wait needs it three times.
+        let coroutine = sync::in_coroutine();
         let (key, cell) = {
             let mut queue = self.queue.lock();
             if ready() {
@@ -137,7 +190,7 @@ impl WaitList {
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return WaitOutcome::TimedOut;
             }
-            let cell = WaitCell::for_current_context();
+            let cell = WaitCell::for_current_context(coroutine);
             (queue.push(Arc::clone(&cell)), cell)
         };
         let mut registration = Registration {
@@ -146,11 +199,11 @@ impl WaitList {
             cell: &cell,
             finished: false,
         };
-        let outcome = WaitCell::park_until(&cell, deadline);
+        let outcome = WaitCell::park_until(&cell, deadline, coroutine);
         registration.finished = true;
         drop(registration);
         // An unwinding (cancelled) wait skips this and simply drops its cell.
-        WaitCell::recycle(cell);
+        WaitCell::recycle(cell, coroutine);
         outcome
     }
 
@@ -174,7 +227,7 @@ impl WaitList {
         let mut queue = self.queue.lock();
         if ready() {
             if let Some((key, cell)) = wait.registration.take() {
-                queue.waiters.remove(&key);
+                queue.remove(key);
                 drop(queue);
                 // The waiter goes on with its condition met: a notification it already had is
                 // spent on it; one in flight finds it withdrawn and moves on.
@@ -185,7 +238,7 @@ impl WaitList {
         match &wait.registration {
             Some((key, cell)) => {
                 if let Some(ended) = cell.set_waker(cx.waker()) {
-                    queue.waiters.remove(key);
+                    queue.remove(*key);
                     wait.registration = None;
                     return Poll::Ready(ended);
                 }
@@ -212,7 +265,7 @@ impl WaitList {
     /// whether one was woken.
     pub fn notify_one(&self) -> bool {
         loop {
-            let Some((_, cell)) = self.queue.lock().waiters.pop_first() else {
+            let Some(cell) = self.queue.lock().pop_first() else {
                 return false;
             };
             // The list lock is released before waking: a wake-up may run arbitrary code (a
@@ -228,13 +281,13 @@ impl WaitList {
     /// The waiters are taken out of the list under the lock and woken one by one after it is
     /// released, iteratively: waking a million waiters needs no more stack than waking one.
     pub fn notify_all(&self) -> usize {
-        let waiters = std::mem::take(&mut self.queue.lock().waiters);
-        waiters.into_values().filter(|cell| cell.notify()).count()
+        let waiters = self.queue.lock().take_all();
+        waiters.filter(|cell| cell.notify()).count()
     }
 
     /// How many waiters are registered right now.
     pub fn len(&self) -> usize {
-        self.queue.lock().waiters.len()
+        self.queue.lock().len()
     }
 
     /// Whether no waiter is registered right now.
@@ -246,7 +299,12 @@ impl WaitList {
     /// notifier that already took it off the list but has not delivered yet then fails and
     /// wakes the next waiter, and a notification delivered but not consumed is passed on here.
     fn deregister(&self, key: u64, cell: &WaitCell, consumed: bool) {
-        self.queue.lock().waiters.remove(&key);
+        // A notifier takes a cell off the list before it notifies it, so a consumed
+        // notification means there is nothing to remove: the lock is not taken.
+        if consumed && cell.state() == NOTIFIED {
+            return;
+        }
+        self.queue.lock().remove(key);
         if !consumed && cell.withdraw() == NOTIFIED {
             self.notify_one();
         }
@@ -377,10 +435,9 @@ enum Wake {
 }
 
 impl WaitCell {
-    /// A blocking cell for the calling coroutine or thread, in state WAITING: this thread's
-    /// spare of the right kind, or a new one.
-    fn for_current_context() -> Arc<Self> {
-        let coroutine = sync::in_coroutine();
+    /// A blocking cell for the calling coroutine (`coroutine`) or thread, in state WAITING:
+    /// this thread's spare of the right kind, or a new one.
+    fn for_current_context(coroutine: bool) -> Arc<Self> {
         let spare = SPARE_CELLS
             .try_with(|spare| spare.of_kind(coroutine).take())
             .ok()
@@ -396,14 +453,13 @@ impl WaitCell {
     /// Keeps a finished blocking wait's cell as this thread's spare, if nobody else can still
     /// reach it (see "Reusing a blocking cell"); drops it otherwise. Call it from the coroutine
     /// or thread that waited on it.
-    fn recycle(mut cell: Arc<Self>) {
+    fn recycle(mut cell: Arc<Self>, coroutine: bool) {
         let Some(exclusive) = Arc::get_mut(&mut cell) else {
             return;
         };
         // Relaxed is enough: no other reference exists, and handing the cell to another party
         // later (pushing it on a list under its lock) publishes the store.
         exclusive.state.store(WAITING, Ordering::Relaxed);
-        let coroutine = sync::in_coroutine();
         // A thread that is exiting has no spare slot any more; the cell is then dropped here.
         let _ = SPARE_CELLS.try_with(|spare| spare.of_kind(coroutine).set(Some(cell)));
     }
@@ -504,11 +560,11 @@ impl WaitCell {
         }
     }
 
-    fn park_until(this: &Arc<Self>, deadline: Option<Instant>) -> WaitOutcome {
+    fn park_until(this: &Arc<Self>, deadline: Option<Instant>, coroutine: bool) -> WaitOutcome {
         let Wake::Blocker(blocker) = &this.wake else {
             unreachable!("blocking waits always use a blocker cell")
         };
-        if sync::in_coroutine() {
+        if coroutine {
             // may's own coroutine timer can lose a timeout and is blind below 1 ms; our deadline
             // thread ends the wait instead. The guard withdraws the deadline however we leave.
             let _deadline = deadline.map(|at| deadline::schedule(at, Arc::<Self>::clone(this)));
@@ -547,6 +603,97 @@ impl Expire for WaitCell {
     /// The deadline thread times the waiter out; if a notifier won the race, nothing happens.
     fn expire(&self) {
         self.time_out();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod queue_tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn cell() -> Arc<WaitCell> {
+        Arc::new(WaitCell::for_task(Waker::noop().clone()))
+    }
+
+    /// Pushes `n` fresh cells; returns each key beside its cell.
+    fn filled(queue: &mut Queue, n: usize) -> Vec<(u64, Arc<WaitCell>)> {
+        (0..n)
+            .map(|_| {
+                let cell = cell();
+                (queue.push(Arc::clone(&cell)), cell)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pop_first_takes_waiters_in_arrival_order() {
+        let mut queue = Queue::EMPTY;
+        let pushed = filled(&mut queue, 5);
+        for (_, cell) in &pushed {
+            assert!(Arc::ptr_eq(&queue.pop_first().unwrap(), cell));
+        }
+        assert!(queue.pop_first().is_none());
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn a_waiter_removed_from_the_middle_is_skipped_and_the_order_kept() {
+        let mut queue = Queue::EMPTY;
+        let pushed = filled(&mut queue, 4);
+        assert!(Arc::ptr_eq(
+            &queue.remove(pushed[1].0).unwrap(),
+            &pushed[1].1
+        ));
+        assert_eq!(queue.len(), 3);
+        for index in [0, 2, 3] {
+            assert!(Arc::ptr_eq(&queue.pop_first().unwrap(), &pushed[index].1));
+        }
+        assert!(queue.pop_first().is_none());
+    }
+
+    #[test]
+    fn removing_a_key_that_already_left_finds_nothing() {
+        let mut queue = Queue::EMPTY;
+        let pushed = filled(&mut queue, 2);
+        queue.pop_first();
+        assert!(queue.remove(pushed[0].0).is_none());
+        assert!(queue.remove(pushed[1].0).is_some());
+        assert!(queue.remove(pushed[1].0).is_none());
+        assert!(queue.remove(99).is_none());
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn holes_between_long_lived_waiters_never_outnumber_the_waiters() {
+        let mut queue = Queue::EMPTY;
+        let _first = filled(&mut queue, 1);
+        let mut tail = filled(&mut queue, 1).remove(0);
+        for _ in 0..10_000 {
+            // The newest waiter stays; the one before it leaves from the middle.
+            let newest = filled(&mut queue, 1).remove(0);
+            queue.remove(tail.0).unwrap();
+            tail = newest;
+            assert_eq!(queue.len(), 2);
+            assert!(
+                queue.slots.len() <= 2 * queue.len(),
+                "{} slots",
+                queue.slots.len()
+            );
+        }
+    }
+
+    #[test]
+    fn take_all_empties_the_queue_in_arrival_order() {
+        let mut queue = Queue::EMPTY;
+        let pushed = filled(&mut queue, 3);
+        queue.remove(pushed[1].0);
+        let taken: Vec<_> = queue.take_all().collect();
+        assert_eq!(taken.len(), 2);
+        assert!(Arc::ptr_eq(&taken[0], &pushed[0].1));
+        assert!(Arc::ptr_eq(&taken[1], &pushed[2].1));
+        assert_eq!(queue.len(), 0);
+        assert!(queue.pop_first().is_none());
     }
 }
 
