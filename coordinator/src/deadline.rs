@@ -19,8 +19,9 @@ use parking_lot::{Condvar, Mutex};
 /// The thread knows waiters only through this trait, so the wait queue can depend on the
 /// deadline thread without the deadline thread depending on the wait queue.
 pub(crate) trait Expire {
-    /// Called on the deadline thread, outside its lock, when the deadline has passed.
-    fn expire(&self);
+    /// Called on the deadline thread, outside its lock, when the deadline has passed. It takes
+    /// the thread's reference, so the target can let go of it before it wakes anyone.
+    fn expire(self: Arc<Self>);
 }
 
 /// What the deadline thread holds for each pending deadline.

@@ -13,8 +13,9 @@ use crate::sync::{Arc, Mutex};
 
 /// Something a deadline ends; see `deadline.rs`.
 pub(crate) trait Expire {
-    /// Called when the deadline has passed, outside the deadline lock.
-    fn expire(&self);
+    /// Called when the deadline has passed, outside the deadline lock, with the deadline's
+    /// reference. (Not a method: loom's `Arc` cannot be a receiver.)
+    fn expire(this: Arc<Self>);
 }
 
 type Expiring = Box<dyn FnOnce() + Send>;
@@ -50,7 +51,7 @@ pub(crate) fn schedule<T: Expire + Send + Sync + 'static>(
     pending.next_key += 1;
     pending
         .targets
-        .push((key, Box::new(move || target.expire())));
+        .push((key, Box::new(move || T::expire(target))));
     DeadlineGuard { key }
 }
 

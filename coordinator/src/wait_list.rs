@@ -270,7 +270,7 @@ impl WaitList {
             };
             // The list lock is released before waking: a wake-up may run arbitrary code (a
             // waker), and the cell wakes outside its own lock too.
-            if cell.notify() {
+            if WaitCell::notify(cell) {
                 return true;
             }
         }
@@ -282,7 +282,7 @@ impl WaitList {
     /// released, iteratively: waking a million waiters needs no more stack than waking one.
     pub fn notify_all(&self) -> usize {
         let waiters = self.queue.lock().take_all();
-        waiters.filter(|cell| cell.notify()).count()
+        waiters.map(WaitCell::notify).filter(|&won| won).count()
     }
 
     /// How many waiters are registered right now.
@@ -386,9 +386,13 @@ const CANCELLED: u8 = 3;
 //   else touched the cell did so before dropping their reference, and `get_mut` synchronises
 //   with that drop, so the reset back to WAITING cannot be seen — or undone — by a party of the
 //   old wait. When `get_mut` fails the cell is dropped, as every cell was before.
-// - What a party of the old wait can leave behind is an unpark token: a notifier that won the
-//   exchange unparks after the waiter may already have seen NOTIFIED and returned. The next wait
-//   on the cell then returns from one park at once, re-reads WAITING and parks again.
+// - The party that ends a wait (a notifier, the deadline thread) drops its reference to the
+//   cell right after its exchange and before it unparks, holding the `Blocker` through an `Arc`
+//   of its own: the waiter runs as soon as it is unparked, and would otherwise find the cell
+//   still shared and drop it (most thread waits did so, measured in `tests/wait_allocations.rs`).
+// - What a party of the old wait can leave behind is therefore an unpark token: that unpark may
+//   come after the waiter has seen NOTIFIED, returned and begun its next wait on the cell. The
+//   next wait then returns from one park at once, re-reads WAITING and parks again.
 // - may's coroutine cancellation keeps a reference to the `Park` a cancelled coroutine last
 //   parked on; a late cancel of that coroutine may wake whoever parks on the recycled cell now.
 //   That too is one spurious return from `park`, absorbed by the same loop.
@@ -397,7 +401,10 @@ const CANCELLED: u8 = 3;
 //   A wait that unwinds (a cancelled coroutine) drops its cell.
 //
 // `--cfg loom` model-checks this (the `loom_model` tests below): a stale deadline of a
-// recycled cell never times out its next wait, and no notification is lost across reuse.
+// recycled cell never times out its next wait, no notification is lost across reuse, and a
+// timed-out wait leaves its list. Each model fails when its rule is broken on purpose: resetting
+// a cell that is still shared, trusting one unpark without re-reading the state, skipping the
+// deregistration of a timed-out wait.
 
 /// This thread's spare blocking cells, by the kind of waiter they park.
 #[derive(Default)]
@@ -429,7 +436,10 @@ pub(crate) struct WaitCell {
 enum Wake {
     /// A may coroutine or an OS thread: may's `Blocker` parks either correctly, and checks for
     /// cancellation when it parks a coroutine.
-    Blocker(Blocker),
+    ///
+    /// Behind an `Arc` of its own so a notifier can let go of the cell before it unparks (see
+    /// `finish`).
+    Blocker(Arc<Blocker>),
     /// An async task: the waker of its latest poll, until a notifier takes it.
     Task(Mutex<Option<Waker>>),
 }
@@ -445,7 +455,7 @@ impl WaitCell {
         spare.unwrap_or_else(|| {
             Arc::new(WaitCell {
                 state: AtomicU8::new(WAITING),
-                wake: Wake::Blocker(Blocker::new(false)),
+                wake: Wake::Blocker(Arc::new(Blocker::new(false))),
             })
         })
     }
@@ -503,29 +513,34 @@ impl WaitCell {
         None
     }
 
-    fn notify(&self) -> bool {
-        self.finish(NOTIFIED)
+    fn notify(this: Arc<Self>) -> bool {
+        Self::finish(this, NOTIFIED)
     }
 
     /// Ends the wait as timed out, unless a notifier got there first; returns who won.
-    fn time_out(&self) -> bool {
-        self.finish(TIMED_OUT)
+    fn time_out(this: Arc<Self>) -> bool {
+        Self::finish(this, TIMED_OUT)
     }
 
-    /// Ends the wait with `to` and wakes the waiter, if the wait was still on.
-    fn finish(&self, to: u8) -> bool {
-        match &self.wake {
+    /// Ends the wait with `to` and wakes the waiter, if the wait was still on. Takes the
+    /// caller's reference to the cell and drops it before waking a blocking waiter: the waiter
+    /// may run the moment it is unparked, and finds the cell its own to reuse only once every
+    /// other reference is gone.
+    fn finish(this: Arc<Self>, to: u8) -> bool {
+        match &this.wake {
             Wake::Blocker(blocker) => {
-                let won = self.leave_waiting(to);
-                if won {
-                    blocker.unpark();
+                if !this.leave_waiting(to) {
+                    return false;
                 }
-                won
+                let blocker = Arc::clone(blocker);
+                drop(this);
+                blocker.unpark();
+                true
             }
             Wake::Task(slot) => {
                 let waker = {
                     let mut slot = slot.lock();
-                    if !self.leave_waiting(to) {
+                    if !this.leave_waiting(to) {
                         return false;
                     }
                     slot.take()
@@ -589,7 +604,7 @@ impl WaitCell {
                 Some(at) => match at.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => {
-                        this.time_out();
+                        WaitCell::time_out(Arc::clone(this));
                         continue;
                     }
                 },
@@ -601,8 +616,15 @@ impl WaitCell {
 
 impl Expire for WaitCell {
     /// The deadline thread times the waiter out; if a notifier won the race, nothing happens.
-    fn expire(&self) {
-        self.time_out();
+    #[cfg(not(loom))]
+    fn expire(self: Arc<Self>) {
+        WaitCell::time_out(self);
+    }
+
+    /// The same for the model's deadline thread.
+    #[cfg(loom)]
+    fn expire(this: Arc<Self>) {
+        WaitCell::time_out(this);
     }
 }
 
@@ -759,6 +781,30 @@ mod loom_model {
     }
 
     #[test]
+    fn loom_a_timed_out_wait_leaves_the_list() {
+        loom::model(|| {
+            let event = Arc::new(Event::default());
+            let ended = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (event, ended) = (Arc::clone(&event), Arc::clone(&ended));
+                thread::spawn(move || {
+                    let outcome = event.wait(far_deadline());
+                    ended.store(true, Ordering::Release);
+                    outcome
+                })
+            };
+            // Nobody notifies: the deadline fires (again and again, until the wait has
+            // registered it) and is the only way out.
+            while !ended.load(Ordering::Acquire) {
+                deadline::expire_due();
+                thread::yield_now();
+            }
+            assert_eq!(waiter.join().unwrap(), WaitOutcome::TimedOut);
+            assert!(event.waiters.is_empty());
+        });
+    }
+
+    #[test]
     fn loom_a_stale_deadline_never_times_out_the_next_wait_on_a_recycled_cell() {
         loom::model(|| {
             let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
@@ -770,9 +816,16 @@ mod loom_model {
                     second.wait(None)
                 })
             };
-            let deadlines = thread::spawn(deadline::expire_due);
+            // The second event is set after the first wait's deadline has fired, so the stale
+            // deadline can reach the second wait whenever the first ends before it fires.
+            let deadlines = {
+                let second = Arc::clone(&second);
+                thread::spawn(move || {
+                    deadline::expire_due();
+                    second.set();
+                })
+            };
             first.set();
-            second.set();
             assert_ne!(waiter.join().unwrap(), WaitOutcome::TimedOut);
             deadlines.join().unwrap();
         });
