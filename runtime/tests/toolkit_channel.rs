@@ -358,3 +358,102 @@ fn channel_errors_describe_themselves() {
     assert_eq!(PushError::Closed(1).to_string(), "push on a closed channel");
     assert_eq!(format!("{:?}", PushError::Timeout(1)), "Timeout(..)");
 }
+
+// A push wakes a popper only while one is counted as waiting, and a pop a pusher: these check
+// that the count stays right however waits end (a timeout, a cancellation), or a waiter would
+// sleep through a value or a room and `within` would fail.
+
+#[test]
+fn channel_a_push_wakes_a_popper_that_waits_after_timed_out_pops() {
+    setup();
+    within(LIMIT, || {
+        let channel = Channel::<u32>::new(1);
+        let popper = channel.clone();
+        runtime::spawn(move || {
+            for _ in 0..100 {
+                assert_eq!(
+                    popper.pop(Some(Duration::from_micros(20))),
+                    Err(PopError::Timeout)
+                );
+            }
+        })
+        .join()
+        .unwrap();
+        let popper = channel.clone();
+        let popping = runtime::spawn(move || popper.pop(None));
+        eventually(LIMIT, "the popper waits", || channel.waiting_poppers() == 1);
+        channel.push(7, None).unwrap();
+        assert_eq!(popping.join().unwrap(), Ok(7));
+    });
+}
+
+#[test]
+fn channel_a_pop_wakes_a_pusher_that_waits_after_timed_out_pushes() {
+    setup();
+    within(LIMIT, || {
+        let channel = Channel::new(1);
+        channel.push(0, None).unwrap();
+        let pusher = channel.clone();
+        runtime::spawn(move || {
+            for n in 1..=100 {
+                let pushed = pusher.push(n, Some(Duration::from_micros(20)));
+                assert_eq!(pushed, Err(PushError::Timeout(n)));
+            }
+        })
+        .join()
+        .unwrap();
+        let pusher = channel.clone();
+        let pushing = runtime::spawn(move || pusher.push(101, None));
+        eventually(LIMIT, "the pusher waits", || channel.waiting_pushers() == 1);
+        assert_eq!(channel.pop(None), Ok(0));
+        assert_eq!(pushing.join().unwrap(), Ok(()));
+        assert_eq!(channel.pop(None), Ok(101));
+    });
+}
+
+#[test]
+fn channel_a_cancelled_popper_leaves_the_next_value_to_a_waiting_one() {
+    setup();
+    within(LIMIT, || {
+        let channel = Channel::<u32>::new(1);
+        let (first, second) = (channel.clone(), channel.clone());
+        let cancelled = runtime::spawn(move || first.pop(None));
+        eventually(LIMIT, "the first popper waits", || {
+            channel.waiting_poppers() == 1
+        });
+        let waiting = runtime::spawn(move || second.pop(None));
+        eventually(LIMIT, "both poppers wait", || {
+            channel.waiting_poppers() == 2
+        });
+        // SAFETY: the coroutine holds nothing but its place in the wait list, which
+        // unwinding removes.
+        unsafe { cancelled.cancel() };
+        assert!(runtime::is_cancelled(&cancelled.join().unwrap_err()));
+        assert_eq!(channel.waiting_poppers(), 1);
+        channel.push(7, None).unwrap();
+        assert_eq!(waiting.join().unwrap(), Ok(7));
+    });
+}
+
+#[test]
+fn channel_a_cancelled_popper_leaves_no_count_that_hides_a_later_one() {
+    setup();
+    within(LIMIT, || {
+        let channel = Channel::<u32>::new(1);
+        let popper = channel.clone();
+        let cancelled = runtime::spawn(move || popper.pop(None));
+        eventually(LIMIT, "the popper waits", || channel.waiting_poppers() == 1);
+        // SAFETY: as above.
+        unsafe { cancelled.cancel() };
+        assert!(runtime::is_cancelled(&cancelled.join().unwrap_err()));
+        for n in 0..10 {
+            let popper = channel.clone();
+            let popping = runtime::spawn(move || popper.pop(None));
+            eventually(LIMIT, "the next popper waits", || {
+                channel.waiting_poppers() == 1
+            });
+            channel.push(n, None).unwrap();
+            assert_eq!(popping.join().unwrap(), Ok(n));
+        }
+    });
+}

@@ -62,9 +62,25 @@ struct Inner<T> {
     pushers: WaitList,
 }
 
+// Who notifies whom
+//
+// A push wakes a popper and a pop wakes a pusher, but only when one may be waiting: each side
+// counts, in the channel's state, the callers that found it unready and so are parked or about
+// to park on their wait list. A caller adds itself under the state lock in the very check that
+// sends it to park (the wait list's `ready`, which runs under the list's lock, before the
+// caller is put on the list), and takes itself off in the next state critical section after
+// its wait, or when its wait unwinds. So while a caller is on a list it is counted. The other
+// side reads the count in the critical section that changes the buffer: if that came before
+// the waiter's check, the waiter sees the change and does not park; if after, the count is
+// non-zero and the notifier calls `notify_one`, whose list lock orders it after the waiter is on
+// the list. No wake-up is lost; a caller counted but already awake costs one idle `notify_one`.
 struct State<T> {
     buffer: VecDeque<T>,
     closed: bool,
+    /// Poppers that found the buffer empty and are parked or about to park.
+    waiting_poppers: usize,
+    /// Pushers that found the buffer full and are parked or about to park.
+    waiting_pushers: usize,
 }
 
 /// Why [`Channel::push`] failed; either way the value is handed back.
@@ -148,6 +164,8 @@ impl<T> Channel<T> {
                     // Grown on demand: a large capacity reserves nothing up front.
                     buffer: VecDeque::new(),
                     closed: false,
+                    waiting_poppers: 0,
+                    waiting_pushers: 0,
                 }),
                 capacity,
                 poppers: WaitList::new(),
@@ -167,28 +185,25 @@ impl<T> Channel<T> {
         let inner = &*self.inner;
         let deadline = deadline_after(timeout);
         let mut value = value;
+        let mut waited = Waited::none(inner, Side::Pushers);
         loop {
-            value = match inner.try_push(value) {
-                Ok(()) => {
-                    inner.poppers.notify_one();
-                    return Ok(());
-                }
+            value = match inner.try_push(value, waited.take()) {
+                Ok(()) => return Ok(()),
                 Err(PushError::Closed(value)) => return Err(PushError::Closed(value)),
                 Err(PushError::Timeout(value)) => value,
             };
             let can_push = || {
-                let state = inner.state.lock();
-                state.closed || state.buffer.len() < inner.capacity
+                let mut state = inner.state.lock();
+                let ready = state.closed || state.buffer.len() < inner.capacity;
+                if !ready {
+                    state.waiting_pushers += 1;
+                    waited.counted = true;
+                }
+                ready
             };
             if inner.pushers.wait(deadline, can_push) == WaitOutcome::TimedOut {
                 // One last try: room may have appeared just as time ran out.
-                return match inner.try_push(value) {
-                    Ok(()) => {
-                        inner.poppers.notify_one();
-                        Ok(())
-                    }
-                    Err(error) => Err(error),
-                };
+                return inner.try_push(value, waited.take());
             }
         }
     }
@@ -203,18 +218,24 @@ impl<T> Channel<T> {
     pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
         let inner = &*self.inner;
         let deadline = deadline_after(timeout);
+        let mut waited = Waited::none(inner, Side::Poppers);
         loop {
-            match inner.try_pop() {
+            match inner.try_pop(waited.take()) {
                 Err(PopError::Timeout) => {}
                 popped => return popped,
             }
             let can_pop = || {
-                let state = inner.state.lock();
-                state.closed || !state.buffer.is_empty()
+                let mut state = inner.state.lock();
+                let ready = state.closed || !state.buffer.is_empty();
+                if !ready {
+                    state.waiting_poppers += 1;
+                    waited.counted = true;
+                }
+                ready
             };
             if inner.poppers.wait(deadline, can_pop) == WaitOutcome::TimedOut {
                 // One last try: a value may have arrived just as time ran out.
-                return inner.try_pop();
+                return inner.try_pop(waited.take());
             }
         }
     }
@@ -279,34 +300,89 @@ impl<T> Channel<T> {
 }
 
 impl<T> Inner<T> {
-    /// Pushes if there is room. `Timeout` here only means "full": the caller decides to wait.
-    fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+    /// Pushes if there is room, and wakes a popper if one may be waiting. `Timeout` here only
+    /// means "full": the caller decides to wait. `waited`: the caller is a counted waiting
+    /// pusher, to be uncounted.
+    fn try_push(&self, value: T, waited: bool) -> Result<(), PushError<T>> {
         let mut state = self.state.lock();
+        state.waiting_pushers -= usize::from(waited);
         if state.closed {
             Err(PushError::Closed(value))
         } else if state.buffer.len() >= self.capacity {
             Err(PushError::Timeout(value))
         } else {
             state.buffer.push_back(value);
+            let popper_waits = state.waiting_poppers > 0;
+            drop(state);
+            if popper_waits {
+                self.poppers.notify_one();
+            }
             Ok(())
         }
     }
 
-    /// Pops if there is a value, and wakes a pusher for the room it made. `Timeout` here only
-    /// means "empty and open": the caller decides to wait.
-    fn try_pop(&self) -> Result<T, PopError> {
-        let popped = {
+    /// Pops if there is a value, and wakes a pusher for the room it made if one may be
+    /// waiting. `Timeout` here only means "empty and open": the caller decides to wait.
+    /// `waited`: the caller is a counted waiting popper, to be uncounted.
+    fn try_pop(&self, waited: bool) -> Result<T, PopError> {
+        let (popped, pusher_waits) = {
             let mut state = self.state.lock();
-            match state.buffer.pop_front() {
+            state.waiting_poppers -= usize::from(waited);
+            let popped = match state.buffer.pop_front() {
                 Some(value) => Ok(value),
                 None if state.closed => Err(PopError::Closed),
                 None => Err(PopError::Timeout),
-            }
+            };
+            let pusher_waits = popped.is_ok() && state.waiting_pushers > 0;
+            (popped, pusher_waits)
         };
-        if popped.is_ok() {
+        if pusher_waits {
             self.pushers.notify_one();
         }
         popped
+    }
+}
+
+/// Which wait list a caller waits on.
+#[derive(Clone, Copy)]
+enum Side {
+    Poppers,
+    Pushers,
+}
+
+/// Whether a push or pop is counted as waiting (see "Who notifies whom"). The next state
+/// critical section takes the count back (`take`); a wait that unwinds (a cancelled coroutine)
+/// takes it back when this is dropped.
+struct Waited<'a, T> {
+    inner: &'a Inner<T>,
+    side: Side,
+    counted: bool,
+}
+
+impl<'a, T> Waited<'a, T> {
+    fn none(inner: &'a Inner<T>, side: Side) -> Self {
+        Waited {
+            inner,
+            side,
+            counted: false,
+        }
+    }
+
+    /// Whether the caller was counted; it no longer is once this has been passed on.
+    fn take(&mut self) -> bool {
+        std::mem::take(&mut self.counted)
+    }
+}
+
+impl<T> Drop for Waited<'_, T> {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut state = self.inner.state.lock();
+            match self.side {
+                Side::Poppers => state.waiting_poppers -= 1,
+                Side::Pushers => state.waiting_pushers -= 1,
+            }
+        }
     }
 }
 
