@@ -155,6 +155,11 @@ impl ContextCell {
         f(unsafe { &mut *values.entries.get() })
     }
 
+    /// Whether anything was ever stored here (only then is there something to release).
+    pub(crate) fn is_used(&self) -> bool {
+        self.values.get().is_some()
+    }
+
     /// Drops the values and forgets the context; called once the coroutine's defers have run,
     /// with its frame still current (a value's destructor may use the context). Returns the
     /// emptied entry buffer, for [`recycle`](Self::recycle).

@@ -240,8 +240,7 @@ pub fn scope<T>(f: impl FnOnce() -> T) -> T {
 /// ```
 pub fn scope_open<T>(f: impl FnOnce() -> T) -> (T, OpenScope) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let frame = Frame::new(id, id_or_top_level());
-    let result = frame.run_current(|| catch_unwind(AssertUnwindSafe(f)));
+    let (frame, result) = Frame::run_child(id, || catch_unwind(AssertUnwindSafe(f)));
     let open = OpenScope { frame: Some(frame) };
     match result {
         Ok(value) => (value, open),

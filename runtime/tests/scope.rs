@@ -134,3 +134,46 @@ fn a_panicking_open_scope_ends_at_once_and_passes_the_panic_on() {
     assert!(result.is_err());
     assert_eq!(*log.lock().unwrap(), ["defer"]);
 }
+
+#[test]
+fn a_scope_that_used_nothing_leaves_its_caller_current_with_its_context() {
+    setup();
+    let (outer, after, value) = runtime::spawn(|| {
+        Context::set(&VALUE, 3);
+        let outer = runtime::id();
+        let ((), open) = runtime::scope_open(|| ());
+        open.end();
+        (outer, runtime::id(), Context::get(&VALUE))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(after, outer);
+    assert_eq!(value, Some(3));
+}
+
+#[test]
+fn nested_scopes_each_have_the_enclosing_scope_as_parent() {
+    setup();
+    let (coroutine, outer, outer_parent, inner_parent) = runtime::spawn(|| {
+        let coroutine = runtime::id();
+        let (outer, outer_parent, inner_parent) = runtime::scope(|| {
+            let inner_parent = runtime::scope(runtime::parent_id);
+            (runtime::id(), runtime::parent_id(), inner_parent)
+        });
+        (coroutine, outer, outer_parent, inner_parent)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outer_parent, coroutine);
+    assert_eq!(inner_parent, outer);
+}
+
+#[test]
+fn a_scope_on_a_plain_thread_is_top_level() {
+    setup();
+    let parent = std::thread::spawn(|| runtime::scope(runtime::parent_id))
+        .join()
+        .unwrap();
+    // As for a coroutine spawned from a plain thread: parent 0.
+    assert_eq!(parent, Some(0));
+}
