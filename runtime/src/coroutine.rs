@@ -240,7 +240,8 @@ pub fn scope<T>(f: impl FnOnce() -> T) -> T {
 /// ```
 pub fn scope_open<T>(f: impl FnOnce() -> T) -> (T, OpenScope) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let (frame, result) = Frame::run_child(id, || catch_unwind(AssertUnwindSafe(f)));
+    let frame = Frame::new(id, 0);
+    let result = frame.run_as_child(|| catch_unwind(AssertUnwindSafe(f)));
     let open = OpenScope { frame: Some(frame) };
     match result {
         Ok(value) => (value, open),

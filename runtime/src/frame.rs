@@ -14,7 +14,8 @@ use crate::panic::{is_cancellation, panic_message};
 /// `OpenScope` — and may's coroutine-local storage points at it while it is current.
 pub(crate) struct Frame {
     id: u64,
-    parent: u64,
+    /// Set once, before the frame first becomes current (see `run_as_child`).
+    parent: Cell<u64>,
     /// Only this coroutine touches its defers, so no lock.
     defers: RefCell<Vec<Deferred>>,
     context: ContextCell,
@@ -49,7 +50,7 @@ impl Frame {
     pub(crate) fn new(id: u64, parent: u64) -> Self {
         Frame {
             id,
-            parent,
+            parent: Cell::new(parent),
             defers: RefCell::new(Vec::new()),
             context: ContextCell::default(),
         }
@@ -60,7 +61,7 @@ impl Frame {
     }
 
     pub(crate) fn parent(&self) -> u64 {
-        self.parent
+        self.parent.get()
     }
 
     pub(crate) fn context(&self) -> &ContextCell {
@@ -72,24 +73,24 @@ impl Frame {
         self.defers.borrow_mut().push(f);
     }
 
-    /// Runs `f` in a new frame `id` whose parent is the current frame (none: 0), and returns
-    /// that frame with `f`'s result, for [`end`](Self::end) later. Cheaper than `Frame::new`
-    /// with `runtime::id()` as the parent and then `run_current`: one coroutine-local lookup
-    /// both reads the parent and makes the new frame current.
-    pub(crate) fn run_child<R>(id: u64, f: impl FnOnce() -> R) -> (Frame, R) {
-        let mut frame = Frame::new(id, 0);
+    /// Runs `f` with this frame as the current one, as a child of the frame current until now
+    /// (its parent becomes that frame's id, or 0 if there is none), then makes that frame (or
+    /// none) current again. Cheaper than `Frame::new` with `runtime::id()` as the parent and
+    /// then `run_current`: one coroutine-local lookup both reads the parent and makes this frame
+    /// current.
+    // Inlined: the result (a whole response, for a request) is not moved once more.
+    #[inline]
+    pub(crate) fn run_as_child<R>(&self, f: impl FnOnce() -> R) -> R {
         let enclosing = CURRENT.with(|current| {
             let enclosing = current.get();
             // SAFETY: as in `with_frame`: a non-null `CURRENT` points at a live frame.
-            frame.parent = unsafe { enclosing.as_ref() }.map_or(0, Frame::id);
-            current.set(&frame);
+            self.parent
+                .set(unsafe { enclosing.as_ref() }.map_or(0, Frame::id));
+            current.set(self);
             enclosing
         });
-        let restore = Restore(enclosing);
-        let result = f();
-        // The enclosing frame is current again before `frame` moves out of here.
-        drop(restore);
-        (frame, result)
+        let _restore = Restore(enclosing);
+        f()
     }
 
     /// Runs `f` with this frame as the current one, then makes the enclosing one (or none)

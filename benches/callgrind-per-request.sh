@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Instructions per request of one server of the `http` bench, counted by callgrind: stable
+# where requests/s swing with the machine's load.
+#
+#   benches/callgrind-per-request.sh ours|ours-full|minihttp [DEPTH] [SECONDS]
+#
+# Builds the bench, starts the server role under callgrind, warms it for 3 s with the bench's
+# own load generator (DEPTH-deep pipelining on 64 connections, default 16), zeroes the counters,
+# loads it for SECONDS (default 10) and divides the instructions counted since by the requests
+# answered. Needs valgrind (Debian package `valgrind`).
+set -euo pipefail
+
+role=${1:?usage: $0 ours|ours-full|minihttp [DEPTH] [SECONDS]}
+depth=${2:-16}
+seconds=${3:-10}
+cd "$(dirname "$0")/.."
+
+bin=$(cargo bench -p benches --bench http --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+work=$(mktemp -d)
+server=""
+cleanup() {
+    [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+HTTP_BENCH_ROLE=$role valgrind --tool=callgrind --callgrind-out-file="$work/out" "$bin" \
+    >"$work/stdout" 2>"$work/stderr" &
+server=$!
+for _ in $(seq 1 120); do
+    grep -q listening "$work/stdout" && break
+    sleep 0.5
+done
+address=$(awk '/listening/ {print $2}' "$work/stdout")
+[ -n "$address" ] || { echo "the server did not start" >&2; exit 1; }
+
+HTTP_BENCH_ROLE=load "$bin" "$address" "$depth" 3 >/dev/null
+callgrind_control -z "$server" >/dev/null 2>&1
+per_second=$(HTTP_BENCH_ROLE=load "$bin" "$address" "$depth" "$seconds" | awk '{print $1}')
+callgrind_control -d "$server" >/dev/null 2>&1
+sleep 1
+instructions=$(grep -h '^summary:' "$work"/out.* | tail -1 | awk '{print $2}')
+requests=$((per_second * seconds))
+echo "$role: $requests requests, $instructions instructions, $((instructions / requests)) per request"
