@@ -760,6 +760,29 @@ mod loom_model {
         Some(Instant::now() + Duration::from_secs(3600))
     }
 
+    /// Two unset events, and a thread that waits on the first (until `first_deadline`) and
+    /// then on the second without a deadline, so its second wait reuses the first one's cell.
+    /// The thread returns the second wait's outcome and whether the second event was set when
+    /// that wait returned.
+    fn two_waits_in_a_row(
+        first_deadline: Option<Instant>,
+    ) -> (
+        Arc<Event>,
+        Arc<Event>,
+        thread::JoinHandle<(WaitOutcome, bool)>,
+    ) {
+        let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
+        let waiter = {
+            let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+            thread::spawn(move || {
+                first.wait(first_deadline);
+                let outcome = second.wait(None);
+                (outcome, second.is_set())
+            })
+        };
+        (first, second, waiter)
+    }
+
     #[test]
     fn loom_notify_racing_the_deadline_ends_the_wait_exactly_once() {
         loom::model(|| {
@@ -807,15 +830,8 @@ mod loom_model {
     #[test]
     fn loom_a_stale_deadline_never_times_out_the_next_wait_on_a_recycled_cell() {
         loom::model(|| {
-            let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
-            let waiter = {
-                let (first, second) = (Arc::clone(&first), Arc::clone(&second));
-                thread::spawn(move || {
-                    first.wait(far_deadline());
-                    // No deadline: only the second event may end this wait.
-                    second.wait(None)
-                })
-            };
+            // The second wait has no deadline: only the second event may end it.
+            let (first, second, waiter) = two_waits_in_a_row(far_deadline());
             // The second event is set after the first wait's deadline has fired, so the stale
             // deadline can reach the second wait whenever the first ends before it fires.
             let deadlines = {
@@ -826,7 +842,7 @@ mod loom_model {
                 })
             };
             first.set();
-            assert_ne!(waiter.join().unwrap(), WaitOutcome::TimedOut);
+            assert_ne!(waiter.join().unwrap().0, WaitOutcome::TimedOut);
             deadlines.join().unwrap();
         });
     }
@@ -834,22 +850,15 @@ mod loom_model {
     #[test]
     fn loom_a_recycled_cell_waits_for_its_own_notification() {
         loom::model(|| {
-            let (first, second) = (Arc::new(Event::default()), Arc::new(Event::default()));
-            let waiter = {
-                let (first, second) = (Arc::clone(&first), Arc::clone(&second));
-                thread::spawn(move || {
-                    first.wait(None);
-                    let outcome = second.wait(None);
-                    // A leftover unpark of the first wait must not end the second one.
-                    assert!(
-                        second.is_set(),
-                        "the second wait ended as {outcome:?} before its event"
-                    );
-                })
-            };
+            let (first, second, waiter) = two_waits_in_a_row(None);
             first.set();
             second.set();
-            waiter.join().unwrap();
+            let (outcome, second_was_set) = waiter.join().unwrap();
+            // A leftover unpark of the first wait must not end the second one.
+            assert!(
+                second_was_set,
+                "the second wait ended as {outcome:?} before its event"
+            );
         });
     }
 

@@ -9,6 +9,36 @@ use runtime::{Channel, PopError, PushError};
 
 const SHORT: Duration = Duration::from_millis(5);
 
+/// Pops from the empty `channel` `times` times in a coroutine, each pop timing out.
+fn time_out_pops(channel: &Channel<u32>, times: usize) {
+    let popper = channel.clone();
+    runtime::spawn(move || {
+        for _ in 0..times {
+            assert_eq!(
+                popper.pop(Some(Duration::from_micros(20))),
+                Err(PopError::Timeout)
+            );
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// Pushes `values` into the full `channel` in a coroutine, each push timing out and handing
+/// its value back.
+fn time_out_pushes(channel: &Channel<u32>, values: std::ops::RangeInclusive<u32>) {
+    let pusher = channel.clone();
+    runtime::spawn(move || {
+        for n in values {
+            let error = pusher.push(n, Some(Duration::from_micros(20))).unwrap_err();
+            assert!(error.is_timeout());
+            assert_eq!(error.into_inner(), n);
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn channel_pops_values_in_push_order() {
     setup();
@@ -255,18 +285,8 @@ fn channel_timed_out_pops_leave_no_waiter_behind() {
     setup();
     within(LIMIT, || {
         let channel = Channel::<u32>::new(1);
-        let popper = channel.clone();
         // Well past the ~600 leftovers that kill a coroutine with may's mpmc.
-        runtime::spawn(move || {
-            for _ in 0..2_000 {
-                assert_eq!(
-                    popper.pop(Some(Duration::from_micros(20))),
-                    Err(PopError::Timeout)
-                );
-            }
-        })
-        .join()
-        .unwrap();
+        time_out_pops(&channel, 2_000);
         assert_eq!(channel.waiting_poppers(), 0);
         channel.push(1, None).unwrap();
         let popper = channel.clone();
@@ -284,15 +304,7 @@ fn channel_timed_out_pushes_leave_no_waiter_behind() {
     within(LIMIT, || {
         let channel = Channel::new(1);
         channel.push(0, None).unwrap();
-        let pusher = channel.clone();
-        runtime::spawn(move || {
-            for n in 0..2_000 {
-                let error = pusher.push(n, Some(Duration::from_micros(20))).unwrap_err();
-                assert!(error.is_timeout());
-            }
-        })
-        .join()
-        .unwrap();
+        time_out_pushes(&channel, 0..=1_999);
         assert_eq!(channel.waiting_pushers(), 0);
         assert_eq!(channel.pop(None), Ok(0));
         channel.push(1, Some(Duration::ZERO)).unwrap();
@@ -368,17 +380,7 @@ fn channel_a_push_wakes_a_popper_that_waits_after_timed_out_pops() {
     setup();
     within(LIMIT, || {
         let channel = Channel::<u32>::new(1);
-        let popper = channel.clone();
-        runtime::spawn(move || {
-            for _ in 0..100 {
-                assert_eq!(
-                    popper.pop(Some(Duration::from_micros(20))),
-                    Err(PopError::Timeout)
-                );
-            }
-        })
-        .join()
-        .unwrap();
+        time_out_pops(&channel, 100);
         let popper = channel.clone();
         let popping = runtime::spawn(move || popper.pop(None));
         eventually(LIMIT, "the popper waits", || channel.waiting_poppers() == 1);
@@ -393,15 +395,7 @@ fn channel_a_pop_wakes_a_pusher_that_waits_after_timed_out_pushes() {
     within(LIMIT, || {
         let channel = Channel::new(1);
         channel.push(0, None).unwrap();
-        let pusher = channel.clone();
-        runtime::spawn(move || {
-            for n in 1..=100 {
-                let pushed = pusher.push(n, Some(Duration::from_micros(20)));
-                assert_eq!(pushed, Err(PushError::Timeout(n)));
-            }
-        })
-        .join()
-        .unwrap();
+        time_out_pushes(&channel, 1..=100);
         let pusher = channel.clone();
         let pushing = runtime::spawn(move || pusher.push(101, None));
         eventually(LIMIT, "the pusher waits", || channel.waiting_pushers() == 1);
