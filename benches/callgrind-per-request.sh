@@ -7,7 +7,8 @@
 # Builds the bench, starts the server role under callgrind, warms it for 3 s with the bench's
 # own load generator (DEPTH-deep pipelining on 64 connections, default 16), zeroes the counters,
 # loads it for SECONDS (default 10) and divides the instructions counted since by the requests
-# answered. Needs valgrind (Debian package `valgrind`).
+# answered. With CALLGRIND_OUT=FILE the profile of the loaded period is kept there, for
+# `callgrind_annotate FILE`. Needs valgrind (Debian package `valgrind`).
 set -euo pipefail
 
 role=${1:?usage: $0 ours|ours-full|minihttp [DEPTH] [SECONDS]}
@@ -42,4 +43,7 @@ callgrind_control -d "$server" >/dev/null 2>&1
 sleep 1
 instructions=$(grep -h '^summary:' "$work"/out.* | tail -1 | awk '{print $2}')
 requests=$((per_second * seconds))
+if [ -n "${CALLGRIND_OUT:-}" ]; then
+    cp "$(ls "$work"/out.* | tail -1)" "$CALLGRIND_OUT"
+fi
 echo "$role: $requests requests, $instructions instructions, $((instructions / requests)) per request"
