@@ -41,6 +41,39 @@ fn large_responses_to_pipelined_requests_arrive_whole_and_in_order() {
 }
 
 #[test]
+fn header_values_and_bodies_a_handler_keeps_survive_later_pipelined_requests() {
+    // What a handler keeps of a request shares the connection's read buffer; the requests
+    // after it refill that buffer many times over.
+    let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keeper = Arc::clone(&kept);
+    let engine = start(move |request: Request| -> Result<Response, BoxError> {
+        let tag = request.headers()["x-tag"].clone();
+        keeper.lock().unwrap().push((tag, request.into_body()));
+        Ok(Response::new("kept".into()))
+    });
+    let mut client = Client::connect(engine.local_addr());
+    let requests: String = (0..300)
+        .map(|n| {
+            let body = format!("body {n}");
+            format!(
+                "POST / HTTP/1.1\r\nHost: t\r\nX-Tag: tag {n}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        })
+        .collect();
+    client.send(requests);
+    for _ in 0..300 {
+        client.response().assert_status(StatusCode::OK);
+    }
+    let kept = kept.lock().unwrap();
+    assert_eq!(kept.len(), 300);
+    for (n, (tag, body)) in kept.iter().enumerate() {
+        assert_eq!(tag.as_bytes(), format!("tag {n}").as_bytes());
+        assert_eq!(&body[..], format!("body {n}").as_bytes());
+    }
+}
+
+#[test]
 fn empty_lines_before_a_request_line_are_ignored() {
     let engine = start(echo_path());
     let mut client = Client::connect(engine.local_addr());

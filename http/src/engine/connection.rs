@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
@@ -18,7 +18,9 @@ use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::BodyPolicy;
 use crate::engine::service::{Request, Response};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
-use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, Head, decode_head};
+use crate::engine::wire::decode::{
+    ChunkedDecoder, DecodeError, Framing, Head, HeadInput, decode_head,
+};
 use crate::engine::wire::encode::{self, CONTINUE};
 
 /// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
@@ -33,65 +35,80 @@ const KEPT_OUTPUT_BUFFER: usize = 64 * 1024;
 /// read in pieces this large and discarded.
 const LINGER_BUFFER: usize = 16 * 1024;
 
-/// Initialised bytes with a window of unread data.
+/// Received bytes not yet consumed, at the front of a buffer that reads fill in place.
+///
+/// `data` is initialised up to its capacity (zeroed once per allocation), so that a read can
+/// fill its free tail as a plain `&mut [u8]`; `data[..end]` is unread. A request head is split
+/// off the front as shared [`Bytes`] that its target and header values slice, with no copy.
+/// Once the buffer is full, its consumed front is reclaimed in place when nothing split off it
+/// is still alive; otherwise (a handler kept a header value, which pins the buffer it came
+/// from) the unread rest moves to a fresh buffer.
 struct ReadBuffer {
-    data: Vec<u8>,
-    start: usize,
+    data: BytesMut,
     end: usize,
+    /// The size the buffer is made room in: it grows for larger heads, and goes back to
+    /// [`INITIAL_READ_BUFFER`] once they are consumed.
+    size: usize,
 }
 
 impl ReadBuffer {
     fn new() -> Self {
         ReadBuffer {
-            data: vec![0; INITIAL_READ_BUFFER],
-            start: 0,
+            data: BytesMut::zeroed(INITIAL_READ_BUFFER),
             end: 0,
+            size: INITIAL_READ_BUFFER,
         }
     }
 
     fn filled(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[..self.end]
     }
 
     fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.end == 0
     }
 
     fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+        debug_assert!(n <= self.end);
+        self.data.advance(n);
+        self.end -= n;
     }
 
     /// Moves up to `n` unread bytes out.
-    fn take(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.end - self.start);
-        let taken = self.start..self.start + n;
-        self.start += n;
-        &self.data[taken]
+    fn take(&mut self, n: usize) -> BytesMut {
+        let n = n.min(self.end);
+        self.end -= n;
+        self.data.split_to(n)
     }
 
-    /// Reads once from `stream`, growing the buffer up to `limit` bytes if it is full.
-    fn read_from(&mut self, stream: &mut TcpStream, limit: usize) -> io::Result<usize> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+    /// Moves every unread byte out.
+    fn take_all(&mut self) -> BytesMut {
+        self.take(self.end)
+    }
+
+    /// Reads once from `source`, first making room if the buffer is full: growing it up to
+    /// `limit` bytes when what is unread fills its whole size.
+    fn read_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
         if self.end == self.data.len() {
-            if self.start > 0 {
-                self.data.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let grown = (self.data.len() * 2).min(limit.max(self.data.len() + 1));
-                self.data.resize(grown, 0);
+            if self.end >= self.size {
+                self.size = (self.size * 2).min(limit.max(self.size + 1));
             }
+            self.make_room();
         }
-        let n = stream.read(&mut self.data[self.end..])?;
+        let n = source.read(&mut self.data[self.end..])?;
         self.end += n;
         Ok(n)
+    }
+
+    /// Makes the buffer `size` bytes long again, keeping what is unread at its front.
+    fn make_room(&mut self) {
+        self.data.truncate(self.end);
+        if !self.data.try_reclaim(self.size - self.end) {
+            let mut fresh = BytesMut::with_capacity(self.size);
+            fresh.extend_from_slice(&self.data);
+            self.data = fresh;
+        }
+        self.data.resize(self.data.capacity(), 0);
     }
 
     /// Puts `bytes` back in front of what is unread (what a streamed body's reader read past
@@ -100,29 +117,41 @@ impl ReadBuffer {
         if bytes.is_empty() {
             return;
         }
-        let mut data =
-            Vec::with_capacity((bytes.len() + self.end - self.start).max(INITIAL_READ_BUFFER));
+        self.size = self.size.max(bytes.len() + self.end);
+        let mut data = BytesMut::with_capacity(self.size);
         data.extend_from_slice(bytes);
         data.extend_from_slice(self.filled());
         self.end = data.len();
-        self.start = 0;
         data.resize(data.capacity(), 0);
         self.data = data;
     }
 
-    /// Moves every unread byte out.
-    fn take_all(&mut self) -> BytesMut {
-        let all = BytesMut::from(self.filled());
-        self.start = 0;
+    /// The whole buffer as scratch space, at least `len` bytes long, discarding what is
+    /// unread.
+    fn scratch(&mut self, len: usize) -> &mut [u8] {
         self.end = 0;
-        all
+        if self.data.len() < len {
+            self.data = BytesMut::zeroed(len);
+        }
+        &mut self.data[..]
     }
 
     /// Gives back memory a large request needed, once nothing is buffered.
     fn shrink_when_empty(&mut self) {
-        if self.is_empty() && self.data.len() > INITIAL_READ_BUFFER {
-            self.data = vec![0; INITIAL_READ_BUFFER];
+        if self.is_empty() && self.size > INITIAL_READ_BUFFER {
+            self.size = INITIAL_READ_BUFFER;
+            self.data = BytesMut::zeroed(INITIAL_READ_BUFFER);
         }
+    }
+}
+
+impl HeadInput for ReadBuffer {
+    fn unread(&self) -> &[u8] {
+        self.filled()
+    }
+
+    fn take_shared(&mut self, length: usize) -> Bytes {
+        self.take(length).freeze()
     }
 }
 
@@ -234,10 +263,7 @@ impl Connection {
         }
         self.state.idle.store(true, Ordering::SeqCst);
         self.extend_deadline(config.linger_timeout, Deadline::Read);
-        let buffer = &mut self.input.data;
-        if buffer.len() < LINGER_BUFFER {
-            buffer.resize(LINGER_BUFFER, 0);
-        }
+        let buffer = self.input.scratch(LINGER_BUFFER);
         while left > 0
             && self.state.deadline_pending()
             && !self.state.winding_down(&self.shared.stopping)
@@ -305,10 +331,7 @@ impl Connection {
         let mut started_at: Option<u64> = None;
         loop {
             if !self.input.is_empty() {
-                if let Some((head, length)) =
-                    decode_head(self.input.filled(), limits).map_err(Stop::Refuse)?
-                {
-                    self.input.consume(length);
+                if let Some(head) = decode_head(&mut self.input, limits).map_err(Stop::Refuse)? {
                     self.state.idle.store(false, Ordering::SeqCst);
                     return Ok(Some(head));
                 }
@@ -361,7 +384,7 @@ impl Connection {
                     return Err(Stop::Refuse(DecodeError::BODY_TOO_LARGE));
                 }
                 let wanted = usize::try_from(length).unwrap_or(usize::MAX);
-                let buffered = BytesMut::from(self.input.take(wanted));
+                let buffered = self.input.take(wanted);
                 let send_continue = head.expect_continue && (buffered.len() as u64) < length;
                 Streaming::with_length(stream, buffered, length, send_continue, engine, state)
             }
@@ -405,11 +428,15 @@ impl Connection {
                     return Err(Stop::Refuse(DecodeError::BODY_TOO_LARGE));
                 }
                 let length = usize::try_from(length).map_err(|_| Stop::Gone)?;
+                let buffered = self.input.take(length);
+                if buffered.len() == length {
+                    // Received with the head: shared with the read buffer, not copied.
+                    return Ok(buffered.freeze());
+                }
                 // Zeroed once; reads then fill it in place.
                 let mut body = vec![0; length];
-                let buffered = self.input.take(length);
                 let mut filled = buffered.len();
-                body[..filled].copy_from_slice(buffered);
+                body[..filled].copy_from_slice(&buffered);
                 if filled < length && head.expect_continue {
                     self.send_continue()?;
                 }
@@ -651,4 +678,97 @@ fn asks_to_close(headers: &HeaderMap) -> bool {
             .split(|&b| b == b',')
             .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `bytes` into `buffer` until all of them are in.
+    fn fill(buffer: &mut ReadBuffer, mut bytes: &[u8], limit: usize) {
+        while !bytes.is_empty() {
+            buffer.read_from(&mut bytes, limit).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_head_taken_off_the_buffer_keeps_its_bytes_while_the_buffer_refills() {
+        let mut buffer = ReadBuffer::new();
+        fill(
+            &mut buffer,
+            &[b'a'; INITIAL_READ_BUFFER],
+            INITIAL_READ_BUFFER,
+        );
+        let head = buffer.take_shared(100);
+        fill(&mut buffer, &[b'b'; 100], INITIAL_READ_BUFFER);
+        assert_eq!(&head[..], &[b'a'; 100][..]);
+        assert_eq!(buffer.filled().len(), INITIAL_READ_BUFFER);
+        assert!(
+            buffer.filled()[..INITIAL_READ_BUFFER - 100]
+                .iter()
+                .all(|&b| b == b'a')
+        );
+        assert!(
+            buffer.filled()[INITIAL_READ_BUFFER - 100..]
+                .iter()
+                .all(|&b| b == b'b')
+        );
+    }
+
+    #[test]
+    fn a_full_buffer_reuses_its_memory_once_nothing_taken_off_it_is_alive() {
+        let mut buffer = ReadBuffer::new();
+        let start = buffer.data.as_ptr();
+        fill(
+            &mut buffer,
+            &[b'a'; INITIAL_READ_BUFFER],
+            INITIAL_READ_BUFFER,
+        );
+        drop(buffer.take_shared(INITIAL_READ_BUFFER - 10));
+        fill(&mut buffer, b"b", INITIAL_READ_BUFFER);
+        assert_eq!(buffer.data.as_ptr(), start);
+        assert_eq!(buffer.filled(), b"aaaaaaaaaab");
+    }
+
+    #[test]
+    fn a_buffer_full_of_unread_bytes_grows_up_to_the_limit() {
+        let mut buffer = ReadBuffer::new();
+        let limit = INITIAL_READ_BUFFER + 500;
+        fill(&mut buffer, &[b'a'; INITIAL_READ_BUFFER + 100], limit);
+        assert_eq!(buffer.data.len(), limit);
+        fill(&mut buffer, &[b'a'; 400], limit);
+        assert_eq!(buffer.filled().len(), limit);
+        let mut more: &[u8] = b"more";
+        buffer.read_from(&mut more, limit).unwrap();
+        assert_eq!(buffer.filled().len(), limit + 1);
+    }
+
+    #[test]
+    fn a_drained_buffer_shrinks_back_to_its_initial_size() {
+        let mut buffer = ReadBuffer::new();
+        fill(&mut buffer, &[b'a'; 3000], 4000);
+        assert!(buffer.data.len() > INITIAL_READ_BUFFER);
+        buffer.consume(3000);
+        buffer.shrink_when_empty();
+        assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
+    }
+
+    #[test]
+    fn bytes_put_back_come_before_what_is_unread() {
+        let mut buffer = ReadBuffer::new();
+        fill(&mut buffer, b"GET / HTTP/1.1\r\n", INITIAL_READ_BUFFER);
+        buffer.put_back(b"back");
+        assert_eq!(buffer.filled(), b"backGET / HTTP/1.1\r\n");
+        fill(&mut buffer, b"more", INITIAL_READ_BUFFER);
+        assert_eq!(buffer.filled(), b"backGET / HTTP/1.1\r\nmore");
+    }
+
+    #[test]
+    fn a_body_taken_whole_leaves_the_next_request_unread() {
+        let mut buffer = ReadBuffer::new();
+        fill(&mut buffer, b"helloGET", INITIAL_READ_BUFFER);
+        assert_eq!(&buffer.take(5)[..], b"hello");
+        assert_eq!(&buffer.take(100)[..], b"GET");
+        assert!(buffer.is_empty());
+    }
 }

@@ -75,79 +75,121 @@ pub(crate) struct Head {
     pub(crate) expect_continue: bool,
 }
 
-/// Decodes the request head at the start of `buf`: `Ok(None)` while it is incomplete,
-/// `Ok(Some((head, length)))` once complete (`length` bytes of `buf` are the head).
+/// Where a request head's bytes come from: what is received and unread, and a way to take the
+/// head off its front as shared bytes that its target and header values then slice.
+pub(crate) trait HeadInput {
+    /// The bytes received and not yet consumed.
+    fn unread(&self) -> &[u8];
+    /// Removes the first `length` unread bytes and returns them as shared bytes.
+    fn take_shared(&mut self, length: usize) -> Bytes;
+}
+
+/// Decodes the request head at the front of `input`: `Ok(None)` while it is incomplete, and
+/// once it is complete, the head, taken off `input`.
+///
+/// The head is parsed in place first, noting where each part lies; only then is it taken off
+/// `input` (the parse borrows what `take_shared` must change), and its target and header
+/// values become slices of the taken bytes, with no copy.
 pub(crate) fn decode_head(
-    buf: &[u8],
+    input: &mut impl HeadInput,
     limits: &Limits,
-) -> Result<Option<(Head, usize)>, DecodeError> {
-    // Most requests fit in a few header slots on the stack (deep stacks cost every
-    // connection memory); a request with more is parsed again with all `max_headers` slots
-    // on the heap. Slots are filled by the parser, never read uninitialised.
-    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut on_heap = Vec::new();
-    let mut request = httparse::Request::new(&mut []);
-    let mut parsed = request
-        .parse_with_uninit_headers(buf, &mut on_stack[..STACK_HEADERS.min(limits.max_headers)]);
-    if matches!(parsed, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > STACK_HEADERS
-    {
-        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
-        request = httparse::Request::new(&mut []);
-        parsed = request.parse_with_uninit_headers(buf, &mut on_heap);
-    }
-    let length = match parsed {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => {
-            check_partial(buf, limits)?;
-            return Ok(None);
+) -> Result<Option<Head>, DecodeError> {
+    let mut spans_on_stack = [FieldSpan::default(); STACK_HEADERS];
+    let mut spans_on_heap = Vec::new();
+    let (length, method, version, target, fields) = {
+        let buf = input.unread();
+        // Most requests fit in a few header slots on the stack (deep stacks cost every
+        // connection memory); a request with more is parsed again with all `max_headers`
+        // slots on the heap. Slots are filled by the parser, never read uninitialised.
+        let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        let mut on_heap = Vec::new();
+        let mut request = httparse::Request::new(&mut []);
+        let mut parsed = request
+            .parse_with_uninit_headers(buf, &mut on_stack[..STACK_HEADERS.min(limits.max_headers)]);
+        if matches!(parsed, Err(httparse::Error::TooManyHeaders))
+            && limits.max_headers > STACK_HEADERS
+        {
+            on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+            request = httparse::Request::new(&mut []);
+            parsed = request.parse_with_uninit_headers(buf, &mut on_heap);
         }
-        Err(httparse::Error::TooManyHeaders) => {
+        let length = match parsed {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => {
+                check_partial(buf, limits)?;
+                return Ok(None);
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(DecodeError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "too many header fields",
+                ));
+            }
+            Err(httparse::Error::Version) if names_a_version(buf) => {
+                return Err(DecodeError::new(
+                    StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                    "not HTTP/1.0 or HTTP/1.1",
+                ));
+            }
+            Err(_) => return Err(DecodeError::bad("malformed request line or header field")),
+        };
+        if length > limits.max_head_bytes {
             return Err(DecodeError::new(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "too many header fields",
+                "request head too large",
             ));
         }
-        Err(httparse::Error::Version) if names_a_version(buf) => {
+        // A complete parse has a method and a target.
+        let (Some(method), Some(path)) = (request.method, request.path) else {
+            return Err(DecodeError::bad("malformed request line"));
+        };
+        if path.len() > limits.max_uri_bytes {
             return Err(DecodeError::new(
-                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                "not HTTP/1.0 or HTTP/1.1",
+                StatusCode::URI_TOO_LONG,
+                "request target too long",
             ));
         }
-        Err(_) => return Err(DecodeError::bad("malformed request line or header field")),
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| DecodeError::bad("invalid method"))?;
+        let version = match request.version {
+            Some(0) => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        let fields = request.headers.len();
+        let spans = if fields <= STACK_HEADERS {
+            &mut spans_on_stack[..fields]
+        } else {
+            spans_on_heap.resize(fields, FieldSpan::default());
+            &mut spans_on_heap[..]
+        };
+        for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
+            *span = FieldSpan {
+                name: Span::of(field.name.as_bytes(), buf),
+                value: Span::of(field.value, buf),
+            };
+        }
+        (
+            length,
+            method,
+            version,
+            Span::of(path.as_bytes(), buf),
+            fields,
+        )
     };
-    if length > limits.max_head_bytes {
-        return Err(DecodeError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request head too large",
-        ));
-    }
-    // One copy of the head; the target and every header value are slices of it.
-    let shared = Bytes::copy_from_slice(&buf[..length]);
-    let slice = |part: &[u8]| {
-        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
-        shared.slice(start..start + part.len())
+    let spans = if fields <= STACK_HEADERS {
+        &spans_on_stack[..fields]
+    } else {
+        &spans_on_heap[..]
     };
-    let path = request.path.unwrap_or_default();
-    if path.len() > limits.max_uri_bytes {
-        return Err(DecodeError::new(
-            StatusCode::URI_TOO_LONG,
-            "request target too long",
-        ));
-    }
-    let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
-        .map_err(|_| DecodeError::bad("invalid method"))?;
-    let uri = Uri::from_maybe_shared(slice(path.as_bytes()))
+    let shared = input.take_shared(length);
+    let uri = Uri::from_maybe_shared(target.slice(&shared))
         .map_err(|_| DecodeError::bad("invalid request target"))?;
-    let version = match request.version {
-        Some(0) => Version::HTTP_10,
-        _ => Version::HTTP_11,
-    };
     let mut fields = Fields::default();
-    let mut headers = HeaderMap::with_capacity(request.headers.len());
-    for field in request.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for span in spans {
+        let name = HeaderName::from_bytes(&shared[span.name.range()])
             .map_err(|_| DecodeError::bad("invalid header field name"))?;
-        let value = HeaderValue::from_maybe_shared(slice(field.value))
+        let value = HeaderValue::from_maybe_shared(span.value.slice(&shared))
             .map_err(|_| DecodeError::bad("invalid header field value"))?;
         fields.note(&name, &value)?;
         headers.append(name, value);
@@ -163,7 +205,7 @@ pub(crate) fn decode_head(
     if fields.hosts > 1 {
         return Err(DecodeError::bad("more than one Host field"));
     }
-    let head = Head {
+    Ok(Some(Head {
         method,
         uri,
         version,
@@ -171,12 +213,44 @@ pub(crate) fn decode_head(
         framing,
         keep_alive,
         expect_continue: fields.expect_continue && version == Version::HTTP_11,
-    };
-    Ok(Some((head, length)))
+    }))
 }
 
 /// Header slots tried on the stack first.
 const STACK_HEADERS: usize = 24;
+
+/// Where a part of the head lies in it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// Where `part`, a subslice of `head`, lies in it.
+    fn of(part: &[u8], head: &[u8]) -> Self {
+        let start = part.as_ptr() as usize - head.as_ptr() as usize;
+        Span {
+            start,
+            end: start + part.len(),
+        }
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
+    fn slice(self, head: &Bytes) -> Bytes {
+        head.slice(self.range())
+    }
+}
+
+/// Where a header field's name and value lie in the head.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldSpan {
+    name: Span,
+    value: Span,
+}
 
 /// Whether the request line ends in a well-formed `HTTP/x.y`: then a version httparse refuses is
 /// unsupported (`505`); anything else in its place is a malformed request line (`400`).

@@ -1,11 +1,35 @@
 //! Property tests of the request decoders: whatever the bytes, `decode_head` and
 //! `ChunkedDecoder::decode` never panic, and what they accept stays within the limits.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use crate::engine::config::Limits;
-use crate::engine::wire::decode::{ChunkedDecoder, DecodeError, Framing, decode_head};
+use crate::engine::wire::decode::{self, ChunkedDecoder, DecodeError, Framing, Head, HeadInput};
+
+/// A head's bytes in a test, copied when the head is taken off them.
+struct Copied<'a> {
+    rest: &'a [u8],
+}
+
+impl HeadInput for Copied<'_> {
+    fn unread(&self) -> &[u8] {
+        self.rest
+    }
+
+    fn take_shared(&mut self, length: usize) -> Bytes {
+        let (head, rest) = self.rest.split_at(length);
+        self.rest = rest;
+        Bytes::copy_from_slice(head)
+    }
+}
+
+/// Decodes the head at the front of `buf`; with it, how many bytes of `buf` it took.
+fn decode_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, DecodeError> {
+    let mut input = Copied { rest: buf };
+    let head = decode::decode_head(&mut input, limits)?;
+    Ok(head.map(|head| (head, buf.len() - input.rest.len())))
+}
 
 /// A well-formed request head built from generated parts.
 fn valid_head() -> impl Strategy<Value = Vec<u8>> {
@@ -186,6 +210,26 @@ proptest! {
         prop_assert_eq!(length, head.len());
         let chunked = find(&head, b"Transfer-Encoding: chunked").is_some();
         prop_assert_eq!(decoded.framing == Framing::Chunked, chunked);
+    }
+
+    #[test]
+    fn decode_head_keeps_the_target_and_every_field_value(head in valid_head()) {
+        let (decoded, _) = decode_head(&head, &Limits::default()).unwrap().unwrap();
+        let text = std::str::from_utf8(&head).unwrap();
+        let mut lines = text.split("\r\n");
+        let target = lines.next().unwrap().split(' ').nth(1).unwrap();
+        prop_assert_eq!(decoded.uri.to_string(), target);
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for line in lines.take_while(|line| !line.is_empty()) {
+            let (name, value) = line.split_once(':').unwrap();
+            expected.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        prop_assert_eq!(decoded.headers.len(), expected.len());
+        for (name, _) in &expected {
+            let wanted: Vec<&str> = expected.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
+            let got: Vec<&str> = decoded.headers.get_all(name.as_str()).iter().map(|v| v.to_str().unwrap()).collect();
+            prop_assert_eq!(got, wanted);
+        }
     }
 
     #[test]
