@@ -133,7 +133,8 @@ pub(crate) fn decode_head(
             }
             Err(_) => return Err(DecodeError::bad("malformed request line or header field")),
         };
-        if length > limits.max_head_bytes {
+        // Spans are 32-bit (half the stack to clear per request): no head may be longer.
+        if length > limits.max_head_bytes || u32::try_from(length).is_err() {
             return Err(DecodeError::new(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "request head too large",
@@ -219,25 +220,25 @@ pub(crate) fn decode_head(
 /// Header slots tried on the stack first.
 const STACK_HEADERS: usize = 24;
 
-/// Where a part of the head lies in it.
+/// Where a part of the head lies in it: offsets within a head of at most `u32::MAX` bytes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
-    /// Where `part`, a subslice of `head`, lies in it.
+    /// Where `part`, a subslice of `head`, lies in it (`head` is no longer than `u32::MAX`).
     fn of(part: &[u8], head: &[u8]) -> Self {
         let start = part.as_ptr() as usize - head.as_ptr() as usize;
         Span {
-            start,
-            end: start + part.len(),
+            start: start as u32,
+            end: (start + part.len()) as u32,
         }
     }
 
     fn range(self) -> std::ops::Range<usize> {
-        self.start..self.end
+        self.start as usize..self.end as usize
     }
 
     fn slice(self, head: &Bytes) -> Bytes {
