@@ -17,11 +17,37 @@ pub(crate) struct Frame {
     /// Set once, before the frame first becomes current (see `run_as_child`).
     parent: Cell<u64>,
     /// Only this coroutine touches its defers, so no lock.
-    defers: RefCell<Vec<Deferred>>,
+    defers: RefCell<Defers>,
     context: ContextCell,
 }
 
 may::coroutine_local!(static CURRENT: Cell<*const Frame> = Cell::new(ptr::null()));
+
+/// A frame's defers, in the order they were registered. The first is kept in place: most
+/// coroutines and requests that defer anything defer one thing, and a vector would allocate
+/// for it.
+#[derive(Default)]
+struct Defers {
+    /// The earliest defer not yet run; `None` only when `rest` is empty too.
+    first: Option<Deferred>,
+    /// The later ones.
+    rest: Vec<Deferred>,
+}
+
+impl Defers {
+    fn push(&mut self, deferred: Deferred) {
+        if self.first.is_none() {
+            self.first = Some(deferred);
+        } else {
+            self.rest.push(deferred);
+        }
+    }
+
+    /// The latest defer not yet run.
+    fn pop(&mut self) -> Option<Deferred> {
+        self.rest.pop().or_else(|| self.first.take())
+    }
+}
 
 /// Calls `f` with the current coroutine's frame, or `None` outside a coroutine of this crate.
 #[inline]
@@ -51,7 +77,7 @@ impl Frame {
         Frame {
             id,
             parent: Cell::new(parent),
-            defers: RefCell::new(Vec::new()),
+            defers: RefCell::new(Defers::default()),
             context: ContextCell::default(),
         }
     }
@@ -105,7 +131,7 @@ impl Frame {
     pub(crate) fn end(mut self, cancelled: bool) {
         // No defers to run and no context to release (a request that used neither): making the
         // frame current for nothing would cost two coroutine-local lookups.
-        if self.defers.get_mut().is_empty() && !self.context.is_used() {
+        if self.defers.get_mut().first.is_none() && !self.context.is_used() {
             return;
         }
         let buffer = self.run_current(|| {
@@ -140,5 +166,44 @@ impl Frame {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    fn logging(log: &Rc<RefCell<Vec<u32>>>, n: u32) -> Deferred {
+        let log = Rc::clone(log);
+        Deferred::new(move || log.borrow_mut().push(n))
+    }
+
+    #[test]
+    fn a_single_defer_is_kept_without_a_vector() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut defers = Defers::default();
+        defers.push(logging(&log, 1));
+        assert_eq!(defers.rest.capacity(), 0);
+        defers.pop().unwrap().run();
+        assert!(defers.pop().is_none());
+        assert_eq!(*log.borrow(), [1]);
+    }
+
+    #[test]
+    fn defers_pop_latest_first_also_when_pushed_between_pops() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut defers = Defers::default();
+        for n in 1..=3 {
+            defers.push(logging(&log, n));
+        }
+        defers.pop().unwrap().run();
+        defers.push(logging(&log, 4));
+        while let Some(deferred) = defers.pop() {
+            deferred.run();
+        }
+        assert_eq!(*log.borrow(), [3, 4, 2, 1]);
     }
 }
