@@ -62,7 +62,7 @@ impl ExceptionHandler for Tagging {
 
 /// Whether the current request asks the first handler to stop the chain.
 fn asked_to_stop() -> bool {
-    RequestContext::request().is_some_and(|request| request.headers.contains_key("x-stop"))
+    RequestContext::request().is_some_and(|request| request.headers().contains_key("x-stop"))
 }
 
 fn always() -> bool {

@@ -137,6 +137,41 @@ fn code_deep_in_a_handler_reads_the_request_and_sets_a_response_header() {
 }
 
 #[test]
+fn the_request_in_the_context_has_every_header_field_the_client_sent() {
+    let (running, mut client) = route(|request: Request| {
+        let head = RequestContext::request().expect("inside a request");
+        let tags: Vec<_> = head.headers().get_all("x-tag").iter().collect();
+        format!("{} {:?}", head.headers() == request.headers(), tags)
+    });
+    let reply =
+        client.exchange("GET / HTTP/1.1\r\nHost: t\r\nX-Tag: a\r\nX-Other: o\r\nX-Tag: b\r\n\r\n");
+    assert_eq!(reply.text(), r#"true ["a", "b"]"#);
+    stop(running);
+}
+
+#[test]
+fn the_request_in_the_context_is_the_one_received_not_the_one_a_middleware_changed() {
+    let mut router = Router::new();
+    router
+        .get("/", |request: Request| {
+            let head = RequestContext::request().expect("inside a request");
+            let added = |headers: &hyperf_http::header::HeaderMap| headers.contains_key("x-added");
+            format!("{} {}", added(request.headers()), added(head.headers()))
+        })
+        .unwrap();
+    let adding = |mut request: Request, next: hyperf_http::server::Next<'_>| {
+        request.headers_mut().insert(
+            "x-added",
+            hyperf_http::header::HeaderValue::from_static("1"),
+        );
+        next.run(request)
+    };
+    let (running, mut client) = serve(spec("http").router(router).middleware(adding), |s| s);
+    assert_eq!(client.exchange(get("/")).text(), "true false");
+    stop(running);
+}
+
+#[test]
 fn a_header_the_handler_sets_wins_over_the_context_draft() {
     let (running, mut client) = route(|_: Request| {
         RequestContext::set_response_header("x-source", "context");

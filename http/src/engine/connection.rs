@@ -291,7 +291,7 @@ impl Connection {
         let method = head.method.clone();
         let version = head.version;
         let mut keep_alive = head.keep_alive;
-        let mut request = into_request(head, body);
+        let (mut request, raw_head) = into_request(head, body);
         if let Some(reader) = &reader {
             request.extensions_mut().insert(reader.clone());
         }
@@ -300,7 +300,7 @@ impl Connection {
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
         let (written, scope) = runtime::scope_open(|| {
-            let response = self.call_service(request);
+            let response = self.call_service(request, &raw_head);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(reader) = reader {
                 keep_alive &= self.take_body_back(&reader);
@@ -493,8 +493,9 @@ impl Connection {
         self.flush()
     }
 
-    fn call_service(&self, request: Request) -> Response {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.shared.service.call(request)));
+    fn call_service(&self, request: Request, head: &Bytes) -> Response {
+        let service = &self.shared.service;
+        let outcome = catch_unwind(AssertUnwindSafe(|| service.call_with_head(request, head)));
         match outcome {
             Ok(Ok(response)) => return response,
             Ok(Err(error)) => log::error!("handler failed: {error}"),
@@ -661,13 +662,14 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
-fn into_request(head: Head, body: Bytes) -> Request {
+/// The request of `head` with `body`, and the head's bytes.
+fn into_request(head: Head, body: Bytes) -> (Request, Bytes) {
     let mut request = Request::new(body);
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
     *request.version_mut() = head.version;
     *request.headers_mut() = head.headers;
-    request
+    (request, head.raw)
 }
 
 /// Whether the handler's response asks for the connection to close.

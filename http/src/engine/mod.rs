@@ -26,6 +26,7 @@ use self::listener::wake_accept_loop;
 pub use self::service::{BodyPolicy, BoxError, Request, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
 pub use self::wire::body::{Body, BodyWriter};
+pub(crate) use self::wire::decode::header_fields;
 
 use self::registry::EngineShared;
 

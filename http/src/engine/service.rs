@@ -33,6 +33,16 @@ pub trait Service: Send + Sync + 'static {
     /// whose body says nothing of the cause; the cause is logged.
     fn call(&self, request: Request) -> Result<Response, BoxError>;
 
+    /// Handles one request, given with its head as the engine received it: the request line
+    /// and header fields through the empty line, already parsed into `request` and validated.
+    /// A service that keeps a copy of the head can share these bytes rather than clone the
+    /// parsed fields (the server's pipeline does, for `RequestContext::request`). The engine
+    /// calls this; the default ignores `head` and calls [`call`](Self::call).
+    fn call_with_head(&self, request: Request, head: &Bytes) -> Result<Response, BoxError> {
+        let _ = head;
+        self.call(request)
+    }
+
     /// How the engine reads the body of a request to `method` `uri`, asked once its head is
     /// read: whole before [`call`](Self::call) (the default), or
     /// [streamed](BodyPolicy::Streamed) through a [`BodyReader`](crate::BodyReader) in the

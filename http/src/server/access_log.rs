@@ -96,9 +96,9 @@ impl AccessLog {
     ) -> String {
         let bytes = response.body().as_bytes().map(<[u8]>::len);
         let request_id = header_text(response.headers(), &REQUEST_ID)
-            .or_else(|| header_text(&request.headers, &REQUEST_ID));
-        let referer = header_text(&request.headers, &header::REFERER);
-        let user_agent = header_text(&request.headers, &header::USER_AGENT);
+            .or_else(|| header_text(request.headers(), &REQUEST_ID));
+        let referer = header_text(request.headers(), &header::REFERER);
+        let user_agent = header_text(request.headers(), &header::USER_AGENT);
         let target = request
             .uri
             .path_and_query()

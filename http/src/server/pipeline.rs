@@ -4,6 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use coordinator::Coordinator;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
@@ -90,7 +91,8 @@ impl Pipeline {
     }
 
     /// Steps 1 to 10 of the seed's `onRequest`.
-    pub(crate) fn on_request(&self, request: Request) -> Response {
+    /// `head`: the bytes of the request's head as the engine received them, when it did.
+    pub(crate) fn on_request(&self, request: Request, head: Option<&Bytes>) -> Response {
         // The clock is read only when the access log or a RequestTerminated listener will see
         // the elapsed time.
         // The health route answers at once, without the wait on WORKER_START below (a recycled
@@ -107,8 +109,10 @@ impl Pipeline {
         crate::server::placement::wait_for_connection_worker();
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
-        let mut head = None;
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(request, &mut head)));
+        let (received, mut head) = (head, None);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.dispatch(request, received, &mut head)
+        }));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
             Ok(Err(error)) => self.recover(error),
@@ -169,19 +173,18 @@ impl Pipeline {
     fn dispatch(
         &self,
         mut request: Request,
+        received: Option<&Bytes>,
         head: &mut Option<Arc<RequestHead>>,
     ) -> Result<Response, BoxError> {
         // (3) Route first, so even 404s and 405s go through the global middlewares.
         let dispatched = self.router.dispatch(request.method(), request.uri().path());
         // (2) The request (and an empty response) in the coroutine's context.
-        let stored = Arc::new(RequestHead {
-            server: Arc::clone(&self.server),
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            version: request.version(),
-            headers: request.headers().clone(),
-            dispatched: dispatched.clone(),
-        });
+        let stored = Arc::new(RequestHead::received(
+            Arc::clone(&self.server),
+            &request,
+            received,
+            dispatched.clone(),
+        ));
         RequestContext::store(Arc::clone(&stored));
         *head = Some(stored);
         // (5)-(6) The chain, precomputed per route.
@@ -214,7 +217,11 @@ impl Pipeline {
 
 impl Service for Pipeline {
     fn call(&self, request: Request) -> Result<Response, BoxError> {
-        Ok(self.on_request(request))
+        Ok(self.on_request(request, None))
+    }
+
+    fn call_with_head(&self, request: Request, head: &Bytes) -> Result<Response, BoxError> {
+        Ok(self.on_request(request, Some(head)))
     }
 
     fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> BodyPolicy {

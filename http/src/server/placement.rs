@@ -25,6 +25,12 @@ impl Service for Counted {
         response
     }
 
+    fn call_with_head(&self, request: Request, head: &bytes::Bytes) -> Result<Response, BoxError> {
+        let response = self.0.call_with_head(request, head);
+        request_done();
+        response
+    }
+
     fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> crate::engine::BodyPolicy {
         self.0.body_policy(method, uri)
     }

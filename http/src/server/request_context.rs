@@ -1,16 +1,20 @@
 //! [`RequestContext`]: the current request and response draft, reachable from any code the
 //! request runs.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
+use crate::engine::{Request, header_fields};
 use crate::server::router::Dispatched;
 
-/// What the request pipeline keeps of the current request in its coroutine's context.
-#[derive(Debug, Clone)]
+/// What the request pipeline keeps of the current request in its coroutine's context: the
+/// request as it was received, before any middleware changed it.
+#[derive(Clone)]
 pub struct RequestHead {
     /// The server that received it.
     pub server: Arc<str>,
@@ -20,10 +24,87 @@ pub struct RequestHead {
     pub uri: Uri,
     /// The version.
     pub version: Version,
-    /// The header fields.
-    pub headers: HeaderMap,
     /// The router's verdict.
     pub dispatched: Dispatched,
+    headers: Headers,
+}
+
+/// A head's header fields: parsed from the bytes the engine received only when read (most
+/// requests never read them from here: the handler has its own request), or a copy.
+#[derive(Clone)]
+enum Headers {
+    Received {
+        head: Bytes,
+        parsed: OnceLock<HeaderMap>,
+    },
+    Copied(HeaderMap),
+}
+
+impl RequestHead {
+    /// The head of a request `server` received, with its fields.
+    pub fn new(
+        server: Arc<str>,
+        method: Method,
+        uri: Uri,
+        version: Version,
+        headers: HeaderMap,
+        dispatched: Dispatched,
+    ) -> Self {
+        RequestHead {
+            server,
+            method,
+            uri,
+            version,
+            dispatched,
+            headers: Headers::Copied(headers),
+        }
+    }
+
+    /// The head of `request`, whose head the engine received as `head` (its header fields are
+    /// parsed from those bytes only when read).
+    pub(crate) fn received(
+        server: Arc<str>,
+        request: &Request,
+        head: Option<&Bytes>,
+        dispatched: Dispatched,
+    ) -> Self {
+        let headers = match head {
+            Some(head) => Headers::Received {
+                head: head.clone(),
+                parsed: OnceLock::new(),
+            },
+            None => Headers::Copied(request.headers().clone()),
+        };
+        RequestHead {
+            server,
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            dispatched,
+            headers,
+        }
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        match &self.headers {
+            Headers::Received { head, parsed } => parsed.get_or_init(|| header_fields(head)),
+            Headers::Copied(headers) => headers,
+        }
+    }
+}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("server", &self.server)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("version", &self.version)
+            .field("headers", self.headers())
+            .field("dispatched", &self.dispatched)
+            .finish()
+    }
 }
 
 /// Headers (and a status) that code anywhere in the request may set for its response; merged

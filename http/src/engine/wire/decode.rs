@@ -73,6 +73,8 @@ pub(crate) struct Head {
     pub(crate) keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
     pub(crate) expect_continue: bool,
+    /// The head's bytes, which the target and the header values slice.
+    pub(crate) raw: Bytes,
 }
 
 /// Where a request head's bytes come from: what is received and unread, and a way to take the
@@ -214,7 +216,34 @@ pub(crate) fn decode_head(
         framing,
         keep_alive,
         expect_continue: fields.expect_continue && version == Version::HTTP_11,
+        raw: shared,
     }))
+}
+
+/// The header fields of `head`, a whole request head that [`decode_head`] accepted: parsed
+/// again, with the target and values slicing `head`. Empty should `head` not be one.
+pub(crate) fn header_fields(head: &Bytes) -> HeaderMap {
+    // Limits that a head accepted under any configuration is within.
+    let lines = head.iter().filter(|&&b| b == b'\n').count();
+    let limits = Limits::default()
+        .max_head_bytes(head.len())
+        .max_uri_bytes(head.len())
+        .max_headers(lines);
+    let mut input = head.clone();
+    match decode_head(&mut input, &limits) {
+        Ok(Some(decoded)) => decoded.headers,
+        _ => HeaderMap::new(),
+    }
+}
+
+impl HeadInput for Bytes {
+    fn unread(&self) -> &[u8] {
+        self
+    }
+
+    fn take_shared(&mut self, length: usize) -> Bytes {
+        self.split_to(length)
+    }
 }
 
 /// Header slots tried on the stack first.

@@ -5,7 +5,9 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use crate::engine::config::Limits;
-use crate::engine::wire::decode::{self, ChunkedDecoder, DecodeError, Framing, Head, HeadInput};
+use crate::engine::wire::decode::{
+    self, ChunkedDecoder, DecodeError, Framing, Head, HeadInput, header_fields,
+};
 
 /// A head's bytes in a test, copied when the head is taken off them.
 struct Copied<'a> {
@@ -233,6 +235,12 @@ proptest! {
     }
 
     #[test]
+    fn header_fields_of_an_accepted_head_are_the_ones_decoded(head in valid_head()) {
+        let (decoded, _) = decode_head(&head, &Limits::default()).unwrap().unwrap();
+        prop_assert_eq!(header_fields(&Bytes::from(head)), decoded.headers);
+    }
+
+    #[test]
     fn decode_head_waits_for_the_rest_of_any_valid_prefix(head in valid_head(), cut in any::<usize>()) {
         let prefix = &head[..cut % head.len()];
         prop_assert!(decode_head(prefix, &Limits::default()).unwrap().is_none());
@@ -305,4 +313,17 @@ proptest! {
             prop_assert_eq!(error.status, http::StatusCode::PAYLOAD_TOO_LARGE);
         }
     }
+}
+
+#[test]
+fn header_fields_of_a_head_accepted_under_raised_limits_are_all_there() {
+    let mut head = String::from("GET / HTTP/1.1\r\nHost: t\r\n");
+    for n in 0..300 {
+        head.push_str(&format!("X-{n}: {n}\r\n"));
+    }
+    head.push_str("\r\n");
+    let limits = Limits::default().max_headers(400);
+    let (decoded, _) = decode_head(head.as_bytes(), &limits).unwrap().unwrap();
+    assert_eq!(decoded.headers.len(), 301);
+    assert_eq!(header_fields(&Bytes::from(head)), decoded.headers);
 }
