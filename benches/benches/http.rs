@@ -306,8 +306,16 @@ fn harness() {
         workers()
     );
     println!(
-        "{:<24} {:<10} {:>12} {:>9} {:>14} {:>8} {:>8} {:>7}",
-        "scenario", "server", "req/s", "cpu", "req/s per core", "p50 µs", "p99 µs", "ratio"
+        "{:<24} {:<10} {:>12} {:>9} {:>14} {:>11} {:>8} {:>8} {:>7}",
+        "scenario",
+        "server",
+        "req/s",
+        "cpu",
+        "req/s per core",
+        "cpu ns/req",
+        "p50 µs",
+        "p99 µs",
+        "ratio"
     );
     for (scenario, connections, depth) in [
         ("keep-alive, 64 conns", 64, 1),
@@ -322,12 +330,14 @@ fn harness() {
             let per_core = rate / cores.max(0.01);
             let ratio = baseline.map_or(1.0, |(base_rate, _): (f64, f64)| rate / base_rate);
             println!(
-                "{:<24} {:<10} {:>12.0} {:>9.2} {:>14.0} {:>8} {:>8} {:>6.2}x",
+                "{:<24} {:<10} {:>12.0} {:>9.2} {:>14.0} {:>11.0} {:>8} {:>8} {:>6.2}x",
                 scenario,
                 role,
                 rate,
                 cores,
                 per_core,
+                // The server's CPU time per request: where the time goes, beside the ratios.
+                1e9 / per_core,
                 percentile(&run.latencies_us, 0.50),
                 percentile(&run.latencies_us, 0.99),
                 ratio

@@ -340,6 +340,29 @@ fn lifecycle_events_fire_received_handled_terminated_also_for_a_404() {
 }
 
 #[test]
+fn request_terminated_carries_the_time_from_the_pipeline_to_the_end_of_the_request() {
+    let pause = Duration::from_millis(30);
+    let log = Log::new();
+    let elapsed = log.clone();
+    let mut router = Router::new();
+    router
+        .get("/", move |_: Request| {
+            Coordinator::new().yield_timeout(pause);
+            "slow"
+        })
+        .unwrap();
+    let (running, mut client) = serve(
+        spec("http").router(router).enable_request_lifecycle(true),
+        |server| server.on_request_terminated(move |event| elapsed.push(event.elapsed)),
+    );
+    assert_eq!(client.exchange(get("/")).status, 200);
+    stop(running);
+    let entries = log.entries();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0] >= pause, "elapsed {:?}", entries[0]);
+}
+
+#[test]
 fn lifecycle_events_are_off_by_default() {
     let log = Log::new();
     let mut router = Router::new();

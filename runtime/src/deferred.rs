@@ -1,6 +1,6 @@
 //! [`Deferred`]: one registered `defer` closure, stored inline when it is small.
 //!
-//! A closure that captures a few words (an `Arc`, a counter, a small id) is the common
+//! A closure that captures a few words (an `Arc` or two, a counter, a small id) is the common
 //! `defer`; boxing each one cost an allocation and a free, the bulk of a defer's time. A
 //! `Deferred` keeps a closure of up to [`INLINE_WORDS`] words (and no stricter alignment than
 //! a word) in place, and boxes larger ones — the box itself then fits in place.
@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 
 /// How many words a closure's captures may take to be stored without a box.
-pub(crate) const INLINE_WORDS: usize = 3;
+pub(crate) const INLINE_WORDS: usize = 4;
 
 type Slot = [usize; INLINE_WORDS];
 
@@ -153,6 +153,13 @@ mod tests {
         });
         assert!(catch_unwind(AssertUnwindSafe(|| deferred.run())).is_err());
         assert_eq!(drops.get(), 1);
+    }
+
+    #[test]
+    fn a_closure_of_two_arcs_and_two_words_is_stored_in_place() {
+        // What the server's `RequestTerminated` defer captures.
+        type Captures = (std::sync::Arc<u8>, std::sync::Arc<u8>, u16, Option<Box<u8>>);
+        assert!(fits::<Captures>());
     }
 
     #[test]

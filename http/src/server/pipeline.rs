@@ -111,7 +111,7 @@ impl Pipeline {
         // the events; a failure before it exists fires none (as in Hyperf).
         let (received, mut head) = (head, None);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.dispatch(request, received, &mut head)
+            self.dispatch(request, received, started, &mut head)
         }));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
@@ -131,18 +131,22 @@ impl Pipeline {
         let Some(head) = head.filter(|_| self.lifecycle) else {
             return response;
         };
-        if let Some(started) = started.filter(|_| self.times_requests()) {
+        if self.times_requests() {
+            // Four words of captures (the start time is the head's): stored in the defer
+            // itself, not boxed.
             let listeners = Arc::clone(&self.listeners);
-            let mut terminated = RequestTerminated {
-                server: Arc::clone(&self.server),
-                request: Arc::clone(&head),
-                status: response.status(),
-                error: error.clone(),
-                elapsed: Duration::ZERO,
-            };
+            let (request, status, error) = (Arc::clone(&head), response.status(), error.clone());
             let registered = runtime::try_defer(move || {
-                terminated.elapsed = started.elapsed();
-                listeners.terminated(&terminated);
+                let elapsed = request
+                    .received_at
+                    .map_or(Duration::ZERO, |at| at.elapsed());
+                listeners.terminated(&RequestTerminated {
+                    server: Arc::clone(&request.server),
+                    request,
+                    status,
+                    error,
+                    elapsed,
+                });
             });
             if registered.is_err() {
                 log::warn!(
@@ -174,6 +178,7 @@ impl Pipeline {
         &self,
         mut request: Request,
         received: Option<&Bytes>,
+        started: Option<Instant>,
         head: &mut Option<Arc<RequestHead>>,
     ) -> Result<Response, BoxError> {
         // (3) Route first, so even 404s and 405s go through the global middlewares.
@@ -184,6 +189,7 @@ impl Pipeline {
             &request,
             received,
             dispatched.clone(),
+            started,
         ));
         RequestContext::store(Arc::clone(&stored));
         *head = Some(stored);

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -27,6 +28,9 @@ pub struct RequestHead {
     /// The router's verdict.
     pub dispatched: Dispatched,
     headers: Headers,
+    /// When the pipeline began with it, if anything times requests (the access log, a
+    /// `RequestTerminated` listener).
+    pub(crate) received_at: Option<Instant>,
 }
 
 /// A head's header fields: parsed from the bytes the engine received only when read (most
@@ -57,6 +61,7 @@ impl RequestHead {
             version,
             dispatched,
             headers: Headers::Copied(headers),
+            received_at: None,
         }
     }
 
@@ -67,6 +72,7 @@ impl RequestHead {
         request: &Request,
         head: Option<&Bytes>,
         dispatched: Dispatched,
+        received_at: Option<Instant>,
     ) -> Self {
         let headers = match head {
             Some(head) => Headers::Received {
@@ -82,6 +88,7 @@ impl RequestHead {
             version: request.version(),
             dispatched,
             headers,
+            received_at,
         }
     }
 
