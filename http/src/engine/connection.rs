@@ -94,6 +94,11 @@ impl ReadBuffer {
                 self.size = (self.size * 2).min(limit.max(self.size + 1));
             }
             self.make_room();
+        } else if self.end == 0 && self.data.len() < self.size / 2 {
+            // Empty, but what was taken off its front has shrunk it: back to its whole size
+            // (in place, nothing to copy), or a batch of pipelined requests that would have
+            // fitted would take two reads.
+            self.make_room();
         }
         let n = source.read(&mut self.data[self.end..])?;
         self.end += n;
@@ -730,6 +735,21 @@ mod tests {
         fill(&mut buffer, b"b", INITIAL_READ_BUFFER);
         assert_eq!(buffer.data.as_ptr(), start);
         assert_eq!(buffer.filled(), b"aaaaaaaaaab");
+    }
+
+    #[test]
+    fn an_empty_buffer_shrunk_by_what_was_taken_reads_into_its_whole_size_again() {
+        let mut buffer = ReadBuffer::new();
+        let start = buffer.data.as_ptr();
+        fill(&mut buffer, &[b'a'; 600], INITIAL_READ_BUFFER);
+        drop(buffer.take_shared(600));
+        // What a read may fill now is all of it, in the same memory.
+        let mut batch: &[u8] = &[b'b'; INITIAL_READ_BUFFER];
+        assert_eq!(
+            buffer.read_from(&mut batch, INITIAL_READ_BUFFER).unwrap(),
+            INITIAL_READ_BUFFER
+        );
+        assert_eq!(buffer.data.as_ptr(), start);
     }
 
     #[test]
