@@ -45,7 +45,20 @@ enum Headers {
 }
 
 impl RequestHead {
-    /// The head of a request `server` received, with its fields.
+    /// The head of a request `server` received, with its fields: for tests of event listeners
+    /// and exception handlers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hyperf_http::server::{Dispatched, RequestHead};
+    /// use hyperf_http::{HeaderMap, Method, Version};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tag", "a".parse().unwrap());
+    /// let uri = "/users?page=2".parse().unwrap();
+    /// let head = RequestHead::new(Arc::from("api"), Method::GET, uri, Version::HTTP_11, headers, Dispatched::NotFound);
+    /// assert_eq!(head.headers()["x-tag"], "a");
+    /// ```
     pub fn new(
         server: Arc<str>,
         method: Method,
