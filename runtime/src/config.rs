@@ -22,17 +22,20 @@ pub struct Config {
     workers: Option<usize>,
     stack_size: Option<usize>,
     pool_capacity: Option<usize>,
+    idle_coroutines: Option<usize>,
     pin_workers: bool,
 }
 
 impl Default for Config {
-    /// may's defaults (a worker per CPU, 32 KiB stacks, a pool of 1,000 stacks), except that
-    /// workers are not pinned to cores: pinning hurts on shared hosts and in tests.
+    /// may's defaults (a worker per CPU, 32 KiB stacks, a pool of 1,000 stacks) and 256 idle
+    /// worker coroutines, with worker threads not pinned to cores: pinning hurts on shared
+    /// hosts and in tests.
     fn default() -> Self {
         Config {
             workers: None,
             stack_size: None,
             pool_capacity: None,
+            idle_coroutines: None,
             pin_workers: false,
         }
     }
@@ -60,6 +63,15 @@ impl Config {
         self
     }
 
+    /// How many finished coroutines wait, parked, for the next spawn with their stack size
+    /// (default: 256; see the crate docs, "Worker coroutines"). A spawn that finds one costs a
+    /// wake-up instead of a new coroutine; each costs the stack pages it touched while it
+    /// waits. 0 turns the reuse off: every spawn is a new may coroutine.
+    pub fn idle_coroutines(mut self, coroutines: usize) -> Self {
+        self.idle_coroutines = Some(coroutines);
+        self
+    }
+
     /// Pin each worker thread to a core (default: no).
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.pin_workers = pin;
@@ -78,6 +90,10 @@ impl Config {
             may.set_pool_capacity(stacks);
         }
         may.set_worker_pin(self.pin_workers);
+        crate::pool::set_idle_capacity(
+            self.idle_coroutines
+                .unwrap_or(crate::pool::DEFAULT_IDLE_CAPACITY),
+        );
     }
 }
 

@@ -3,11 +3,15 @@
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config;
 use crate::frame::{Frame, with_frame};
 use crate::panic::{Panic, is_cancellation, panic_message};
+use crate::pool::{self, Job};
+pub use crate::task::JoinHandle;
+use crate::task::{AfterTask, Task};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static SPAWNED: AtomicU64 = AtomicU64::new(0);
@@ -27,6 +31,8 @@ pub struct Stats {
     pub panicked: u64,
     /// Ended by a cancellation (logged at `debug`).
     pub cancelled: u64,
+    /// Worker coroutines parked, waiting for the next task (not counted in `live`).
+    pub idle: u64,
 }
 
 /// The counters of coroutines spawned by this crate.
@@ -38,6 +44,7 @@ pub fn stats() -> Stats {
         spawned,
         panicked: PANICKED.load(Ordering::Relaxed),
         cancelled: CANCELLED.load(Ordering::Relaxed),
+        idle: pool::idle() as u64,
     }
 }
 
@@ -117,35 +124,148 @@ impl Builder {
     }
 
     /// Spawns `f` with these options. See [`spawn`].
+    ///
+    /// Without a name, `f` may run on a worker coroutine that ran an earlier task with the
+    /// same stack size (see the crate docs, "Worker coroutines"); a named coroutine is always
+    /// a new one.
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_task(move |_| f())
+    }
+
+    /// [`spawn`](Self::spawn), with `f` given its own task (for a [`Canceller`]).
+    pub(crate) fn spawn_task<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&Arc<Task<T>>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         config::mark_started();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let parent = id_or_top_level();
-        let mut builder = may::coroutine::Builder::new();
-        if let Some(name) = self.name {
-            builder = builder.name(name);
-        }
-        if let Some(bytes) = self.stack_size {
-            // may counts its stack in machine words.
-            builder = builder.stack_size(bytes.div_ceil(size_of::<usize>()));
-        }
+        let task = Arc::new(Task::new());
+        let job: Box<dyn Job> = Box::new(TaskJob {
+            id,
+            parent,
+            f,
+            task: Arc::clone(&task),
+        });
         SPAWNED.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: may's spawn is unsafe for two reasons, both part of this crate's documented
-        // contract with the code it runs (crate docs, "The coroutine contract"): the coroutine
-        // may resume on another OS thread, so it must not keep references into thread-locals
-        // across blocking calls; and it must fit its stack.
-        let spawned = unsafe { builder.spawn(move || run(id, parent, f)) };
-        match spawned {
-            Ok(inner) => Ok(JoinHandle { inner, id }),
+        // may counts its stack in machine words.
+        let words = self
+            .stack_size
+            .map(|bytes| bytes.div_ceil(size_of::<usize>()));
+        let pooled = self.name.is_none();
+        let job = if pooled {
+            let stack = words.unwrap_or_else(pool::default_stack);
+            match pool::hand_off(stack, job) {
+                Ok(()) => return Ok(JoinHandle { task, id }),
+                Err(job) => job,
+            }
+        } else {
+            job
+        };
+        let stack = pooled.then(|| words.unwrap_or_else(pool::default_stack));
+        match spawn_coroutine(stack, words, self.name, job) {
+            Ok(()) => Ok(JoinHandle { task, id }),
             Err(error) => {
                 FINISHED.fetch_add(1, Ordering::AcqRel);
                 Err(error)
             }
         }
+    }
+}
+
+/// Runs `job`, which was handed to an idle coroutine that then found itself cancelled in may,
+/// on a new coroutine that joins the pool after it (`stack` is its size in words). If may
+/// cannot spawn one, runs it here, where it unwinds at its first blocking call: its joiners
+/// then see a cancellation rather than wait forever.
+pub(crate) fn spawn_fresh(stack: usize, job: Box<dyn Job>) {
+    let holder = Arc::new(parking_lot::Mutex::new(Some(job)));
+    let moved = Arc::clone(&holder);
+    let job: Box<dyn Job> = Box::new(Forwarded(moved));
+    if let Err(error) = spawn_coroutine(Some(stack), Some(stack), None, job) {
+        log::error!("could not spawn a coroutine for a task handed on: {error}");
+        if let Some(job) = holder.lock().take() {
+            job.run();
+        }
+    }
+}
+
+/// A job that may's failed spawn can give back (see `spawn_fresh`).
+struct Forwarded(Arc<parking_lot::Mutex<Option<Box<dyn Job>>>>);
+
+impl Job for Forwarded {
+    fn run(self: Box<Self>) -> AfterTask {
+        match self.0.lock().take() {
+            Some(job) => job.run(),
+            None => AfterTask::Retire,
+        }
+    }
+
+    fn install(&self, coroutine: may::coroutine::Coroutine) {
+        if let Some(job) = &*self.0.lock() {
+            job.install(coroutine);
+        }
+    }
+}
+
+fn spawn_coroutine(
+    pooled: Option<usize>,
+    words: Option<usize>,
+    name: Option<String>,
+    job: Box<dyn Job>,
+) -> io::Result<()> {
+    let mut builder = may::coroutine::Builder::new();
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    if let Some(words) = words {
+        builder = builder.stack_size(words);
+    }
+    // SAFETY: may's spawn is unsafe for two reasons, both part of this crate's documented
+    // contract with the code it runs (crate docs, "The coroutine contract"): the coroutine
+    // may resume on another OS thread, so it must not keep references into thread-locals
+    // across blocking calls; and it must fit its stack.
+    let spawned = unsafe { builder.spawn(move || pool::work(pooled, job)) };
+    // Detached: the task's own handle joins it.
+    spawned.map(drop)
+}
+
+/// A task and what it needs to run as a coroutine of this crate.
+struct TaskJob<F, T> {
+    id: u64,
+    parent: u64,
+    f: F,
+    task: Arc<Task<T>>,
+}
+
+impl<F, T> Job for TaskJob<F, T>
+where
+    F: FnOnce(&Arc<Task<T>>) -> T + Send,
+    T: Send,
+{
+    fn run(self: Box<Self>) -> AfterTask {
+        let TaskJob {
+            id,
+            parent,
+            f,
+            task,
+        } = *self;
+        let result = run(id, parent, || f(&task));
+        // A cancellation that did not come through the task (may's handle of the coroutine,
+        // kept from elsewhere) is set on the coroutine for good too.
+        let cancelled = result.as_ref().is_err_and(is_cancellation);
+        match task.finish(result) {
+            AfterTask::Reuse if !cancelled => AfterTask::Reuse,
+            _ => AfterTask::Retire,
+        }
+    }
+
+    fn install(&self, coroutine: may::coroutine::Coroutine) {
+        self.task.install(coroutine);
     }
 }
 
@@ -288,52 +408,5 @@ impl Drop for OpenScope {
 impl fmt::Debug for OpenScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenScope").field("id", &self.id()).finish()
-    }
-}
-
-/// A handle to join a coroutine spawned by [`spawn`]. Dropping it detaches the coroutine.
-pub struct JoinHandle<T> {
-    inner: may::coroutine::JoinHandle<Result<T, Panic>>,
-    id: u64,
-}
-
-impl<T> JoinHandle<T> {
-    /// The coroutine's [`id`].
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Waits for the coroutine to finish (its defers included); its value, or the payload of
-    /// its panic or cancellation. Parks the caller: a coroutine or a thread.
-    pub fn join(self) -> Result<T, Panic> {
-        // may's own error is only for a panic outside `run`'s catch, which cannot happen.
-        self.inner.join().unwrap_or_else(Err)
-    }
-
-    /// Whether the coroutine has finished.
-    pub fn is_finished(&self) -> bool {
-        self.inner.is_done()
-    }
-
-    /// Cancels the coroutine: at its next blocking call (a may yield point) it unwinds, running
-    /// its destructors and its defers; [`join`](Self::join) then reports the cancellation.
-    /// A coroutine that never blocks cannot be cancelled.
-    ///
-    /// # Safety
-    ///
-    /// may's contract: everything the coroutine holds is dropped mid-operation. Cancel only
-    /// coroutines whose state stays consistent when unwound at any blocking call.
-    pub unsafe fn cancel(&self) {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.inner.coroutine().cancel() }
-    }
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("id", &self.id)
-            .field("finished", &self.is_finished())
-            .finish()
     }
 }

@@ -37,6 +37,28 @@
 //!
 //! Build with `panic = "unwind"`: may cancels coroutines by unwinding them.
 //!
+//! # Worker coroutines
+//!
+//! A coroutine of this crate whose task has ended does not end with it: it parks, and the next
+//! [`spawn`] with the same stack size (and no name) hands its task to it, which costs a wake-up
+//! instead of a new coroutine. [`Config::idle_coroutines`] bounds how many wait (256 by
+//! default, 0 turns it off); [`stats`] counts them.
+//!
+//! Every task is a coroutine of its own all the same: its own [`id`] and [`parent_id`], an
+//! empty [`Context`], its own defers, its own [`JoinHandle`] — whatever the task before it on
+//! the same worker did, panicked or was cancelled. What a task shares with the worker's other
+//! tasks is may's per-coroutine state, as a thread pool's jobs share their thread's
+//! `thread_local!`s:
+//!
+//! - a `may::coroutine_local!` value set by one task is seen by the next; keep per-task
+//!   state in [`Context`] (or reset the local before the task ends);
+//! - `may::coroutine::current()` names the worker coroutine, so cancelling through it can reach
+//!   a later task: cancel a task with [`JoinHandle::cancel`], which never reaches past its task.
+//!   (A worker found cancelled through such a handle while it waits retires, and a task already
+//!   handed to it moves to a new coroutine.)
+//!
+//! A worker whose task was cancelled retires rather than waits: may cannot undo a cancellation.
+//!
 //! # Timers
 //!
 //! [`timer`] and [`timer_with_closing`] return a [`coordinator::Timer`] whose every callback
@@ -53,6 +75,8 @@ mod defer;
 mod deferred;
 mod frame;
 mod panic;
+mod pool;
+mod task;
 mod timer;
 pub mod toolkit;
 mod workers;

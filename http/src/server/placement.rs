@@ -38,6 +38,28 @@ impl Service for Counted {
 
 may::coroutine_local!(static CONNECTION_WORKER: std::cell::RefCell<Option<Worker<Message>>> = std::cell::RefCell::new(None));
 
+/// Makes `CONNECTION_WORKER` the worker of the connection the current coroutine serves, for as
+/// long as it serves it. The coroutine is a runtime worker coroutine that goes on to other
+/// tasks afterwards (a connection of a server without workers, a timer's callback): clearing
+/// the local when the connection ends, also by unwinding, keeps those from being counted
+/// towards this worker's `max_request`.
+struct ServedBy;
+
+impl ServedBy {
+    fn set(worker: Worker<Message>) -> Self {
+        CONNECTION_WORKER.with(|w| *w.borrow_mut() = Some(worker));
+        ServedBy
+    }
+}
+
+impl Drop for ServedBy {
+    fn drop(&mut self) {
+        let worker = CONNECTION_WORKER.with(|w| w.borrow_mut().take());
+        // Dropped outside the borrow: a worker's last handle may run arbitrary drops.
+        drop(worker);
+    }
+}
+
 /// Waits until the worker serving the current connection has run its start callbacks: after a
 /// recycle, the pool's `WORKER_START` is long resumed, but a connection may already be given
 /// to the worker's next life while its `on_worker_start` still runs.
@@ -120,7 +142,7 @@ impl WorkerSpawner {
             let connection = Arc::clone(&serve);
             let spawned =
                 worker.spawn_with(runtime::Builder::new().stack_size(stack_size), move || {
-                    CONNECTION_WORKER.with(|w| *w.borrow_mut() = Some(owner));
+                    let _served_by = ServedBy::set(owner);
                     let serve = connection.lock().take();
                     if let Some(serve) = serve {
                         serve();

@@ -14,6 +14,7 @@ use super::worker::{Generation, Worker};
 use crate::coroutine::Builder;
 use crate::defer::defer;
 use crate::panic::panic_message;
+use crate::task::Canceller;
 
 type Hook = Arc<dyn Fn() + Send + Sync>;
 type WorkerHook<M> = Arc<dyn Fn(&Worker<M>) + Send + Sync>;
@@ -198,10 +199,10 @@ fn start_worker<M: Send + 'static>(pool: &Arc<PoolShared<M>>, id: usize, number:
 fn start_dispatcher<M: Send + 'static>(pool: &Arc<PoolShared<M>>, worker: &Worker<M>) {
     let pool = Arc::downgrade(pool);
     let me = worker.clone();
-    let spawned = Builder::new().spawn(move || {
+    let spawned = Builder::new().spawn_task(move |task| {
         let generation = Arc::clone(&me.generation);
         defer(move || generation.dispatcher_done.resume());
-        *me.generation.dispatcher.lock() = Some(may::coroutine::current());
+        *me.generation.dispatcher.lock() = Some(Canceller::new(Arc::clone(task)));
         loop {
             let Some(pool) = pool.upgrade() else { return };
             let mailbox = &pool.post.mailboxes[me.id()];

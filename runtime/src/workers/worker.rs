@@ -14,6 +14,7 @@ use super::error::WorkerError;
 use super::post::{Command, Post};
 use crate::coroutine::{self, Builder, JoinHandle};
 use crate::defer::defer;
+use crate::task::Canceller;
 
 /// The top bit of [`Admission`]'s word: set once the worker takes no new work.
 const CLOSED: usize = 1 << (usize::BITS - 1);
@@ -77,13 +78,13 @@ pub(crate) struct Generation<M: Send + 'static> {
     recycle_requested: AtomicBool,
     /// Handles to cancel the running ones, by coroutine id (a coroutine adds itself when it
     /// starts).
-    running: Mutex<HashMap<u64, may::coroutine::Coroutine>>,
+    running: Mutex<HashMap<u64, Canceller>>,
     /// Set when the worker cancels its work: a coroutine that starts afterwards cancels itself.
     cancelling: AtomicBool,
     /// Notified whenever a coroutine finishes.
     drained: WaitList,
     /// The coroutine delivering pipe messages, and the latch it resumes when it ends.
-    pub(crate) dispatcher: Mutex<Option<may::coroutine::Coroutine>>,
+    pub(crate) dispatcher: Mutex<Option<Canceller>>,
     /// Whether the dispatcher is inside a message handler (rather than waiting for a message).
     pub(crate) handling: AtomicBool,
     pub(crate) dispatcher_done: Coordinator,
@@ -135,10 +136,10 @@ impl<M: Send + 'static> Generation<M> {
         self.cancelling.store(true, Ordering::Release);
         let in_flight = self.in_flight();
         let running: Vec<_> = self.running.lock().values().cloned().collect();
-        for coroutine in &running {
+        for task in &running {
             // SAFETY: the pool's documented contract: work still running after `max_wait_time`
             // is cancelled, unwinding at its next blocking call; its destructors and defers run.
-            unsafe { coroutine.cancel() };
+            unsafe { task.cancel() };
         }
         in_flight
     }
@@ -156,10 +157,8 @@ impl<M: Send + 'static> Generation<M> {
     }
 
     /// Called first thing in each of the worker's coroutines.
-    fn started_running(&self, coroutine: u64) {
-        self.running
-            .lock()
-            .insert(coroutine, may::coroutine::current());
+    fn started_running(&self, coroutine: u64, task: Canceller) {
+        self.running.lock().insert(coroutine, task);
         if self.cancelling.load(Ordering::Acquire) {
             // Started after the worker gave up on its work: leave as a cancelled coroutine would.
             std::panic::resume_unwind(Box::new(generator::Error::Cancel));
@@ -251,12 +250,12 @@ impl<M: Send + 'static> Worker<M> {
             return Err(WorkerError::NotAccepting);
         }
         let generation = Arc::clone(&self.generation);
-        let spawned = builder.spawn(move || {
+        let spawned = builder.spawn_task(move |task| {
             let id = coroutine::id().expect("a runtime coroutine has an id");
             let finished = Arc::clone(&generation);
             // The first defer runs last: the coroutine is in flight until its defers are done.
             defer(move || finished.finished(id));
-            generation.started_running(id);
+            generation.started_running(id, Canceller::new(Arc::clone(task)));
             f()
         });
         spawned.map_err(|_| {
