@@ -3,48 +3,21 @@
 //!
 //! A task runs on a coroutine that may have run other tasks before and may run others after it
 //! (see `pool.rs`), so cancelling one goes through the task, never straight to its coroutine:
-//!
-//! | state | meaning | who moves it on |
-//! |---|---|---|
-//! | `RUNNING` | handed to a coroutine, not yet finished (it may not have started) | a cancel: → `CANCELLING`; the coroutine, when the task ends: → `DONE` |
-//! | `CANCELLING` | a cancel was asked while it ran; its coroutine is (or is about to be) cancelled in may | the coroutine, when the task ends: → `DONE` |
-//! | `DONE` | finished; the result is stored | nobody: final |
-//!
-//! A cancel moves `RUNNING` to `CANCELLING` first and cancels the coroutine in may only if that
-//! succeeded, so it can never reach a task that has already ended, nor the coroutine's next
-//! task. The coroutine swaps in `DONE` when the task ends: if it swapped out `CANCELLING`, may's
-//! cancellation is (or will be) set on it for good (may never clears it), so the coroutine
-//! retires instead of taking another task. The coroutine is installed in the task under a lock
-//! *before* anyone is told of the task, or — for a fresh coroutine, which only exists once
-//! may has spawned it — right after; whoever installs it checks for a cancel that came first.
+//! `task_state.rs` states that protocol and model-checks it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use coordinator::WaitList;
 use parking_lot::Mutex;
 
 use crate::panic::Panic;
-
-const RUNNING: u8 = 0;
-const CANCELLING: u8 = 1;
-const DONE: u8 = 2;
-
-/// What a task's coroutine may do once the task has ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterTask {
-    /// Nothing was done to the coroutine itself: it may run another task.
-    Reuse,
-    /// It was cancelled in may, which cannot be undone: it must end.
-    Retire,
-}
+pub(crate) use crate::task_state::AfterTask;
+use crate::task_state::TaskState;
 
 /// The state shared by a task, its [`JoinHandle`] and the coroutine that runs it.
 pub(crate) struct Task<T> {
-    state: AtomicU8,
-    /// The coroutine running the task, once known (see the module docs).
-    coroutine: Mutex<Option<may::coroutine::Coroutine>>,
-    /// Written once, before `state` becomes `DONE`; taken once, by `join`.
+    state: TaskState<may::coroutine::Coroutine>,
+    /// Written once, before the state becomes done; taken once, by `join`.
     result: Mutex<Option<Result<T, Panic>>>,
     joiners: WaitList,
 }
@@ -52,8 +25,7 @@ pub(crate) struct Task<T> {
 impl<T> Task<T> {
     pub(crate) fn new() -> Self {
         Task {
-            state: AtomicU8::new(RUNNING),
-            coroutine: Mutex::new(None),
+            state: TaskState::new(),
             result: Mutex::new(None),
             joiners: WaitList::new(),
         }
@@ -61,34 +33,20 @@ impl<T> Task<T> {
 
     /// Records the coroutine that runs the task; cancels it if a cancel came first.
     pub(crate) fn install(&self, coroutine: may::coroutine::Coroutine) {
-        let mut slot = self.coroutine.lock();
-        if self.state.load(Ordering::Acquire) == CANCELLING {
-            // SAFETY: a cancel of this task was asked (and its caller took on may's contract,
-            // see `JoinHandle::cancel`) before its coroutine was known; the task has not ended
-            // (that would have moved the state to `DONE`), so the coroutine still runs it.
-            unsafe { coroutine.cancel() };
-        }
-        *slot = Some(coroutine);
+        self.state.install(coroutine);
     }
 
     /// Called by the task's coroutine once the task (its defers included) has ended: stores
     /// the result, wakes the joiners, and says whether the coroutine may be reused.
     pub(crate) fn finish(&self, result: Result<T, Panic>) -> AfterTask {
         *self.result.lock() = Some(result);
-        let before = self.state.swap(DONE, Ordering::AcqRel);
-        // The coroutine handle is not needed any more; dropping it here rather than with the
-        // task keeps a detached task's `Arc` from holding the coroutine's `Arc` for nothing.
-        drop(self.coroutine.lock().take());
+        let after = self.state.finish();
         self.joiners.notify_all();
-        if before == CANCELLING {
-            AfterTask::Retire
-        } else {
-            AfterTask::Reuse
-        }
+        after
     }
 
     fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
+        self.state.is_done()
     }
 
     fn join(&self) -> Result<T, Panic> {
@@ -107,22 +65,8 @@ impl<T> Task<T> {
     ///
     /// As for [`JoinHandle::cancel`].
     unsafe fn cancel(&self) {
-        if self
-            .state
-            .compare_exchange(RUNNING, CANCELLING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Finished (or being cancelled already): nothing to do, and the coroutine may be
-            // running another task by now.
-            return;
-        }
-        if let Some(coroutine) = &*self.coroutine.lock() {
-            // SAFETY: forwarded to the caller. The state was `RUNNING` and is now
-            // `CANCELLING`, so the task has not ended and its coroutine will retire after it:
-            // no later task can see this cancellation.
-            unsafe { coroutine.cancel() };
-        }
-        // Otherwise `install` has not run yet and will cancel the coroutine itself.
+        // SAFETY: forwarded to the caller.
+        unsafe { self.state.cancel() }
     }
 }
 
