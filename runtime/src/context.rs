@@ -83,25 +83,27 @@ impl<T> ContextKey<T> {
 }
 
 /// Where the key with id `key` is in `entries`.
+#[inline]
 fn position(entries: &[Entry], key: u64) -> Option<usize> {
-    entries.iter().position(|(id, _, _)| *id == key)
+    entries.iter().position(|entry| entry.key == key)
 }
 
 /// A clone of the value of the key with id `key`, which is a `ContextKey<T>`.
 fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
-    let (_, _, value) = &entries[position(entries, key)?];
-    debug_assert!(value.is::<T>());
+    let entry = &entries[position(entries, key)?];
+    debug_assert!(entry.value().is::<T>());
     // SAFETY: a key id belongs to exactly one `ContextKey<T>` static, and values are only
     // stored under a key through that key's `T` (`Context::set`, or `copy_from`, which copies
     // entries unchanged), so the value is a `T`. Skipping `downcast_ref`'s dynamic type check
     // keeps a read of the context within a few nanoseconds of a coroutine-local read.
-    let value = unsafe { &*(Arc::as_ptr(value) as *const T) };
+    // `data` is that value's data pointer (`Entry::new`), and the entry keeps it alive.
+    let value = unsafe { &*entry.data().cast::<T>() };
     Some(value.clone())
 }
 
 /// A share of the value of the key with id `key`, which is a `ContextKey<T>`.
 fn find_shared<T: Send + Sync + 'static>(entries: &[Entry], key: u64) -> Option<Arc<T>> {
-    let (_, _, value) = &entries[position(entries, key)?];
+    let value = entries[position(entries, key)?].value();
     // Values of a `ContextKey<T>` are `T`s (see `find`); the checked downcast costs a type-id
     // comparison, next to the reference count it hands out.
     Arc::clone(value).downcast::<T>().ok()
@@ -131,9 +133,9 @@ fn with_current<R>(f: impl FnOnce(&ContextCell, Option<u64>) -> R) -> R {
 fn store(key: u64, name: &'static str, value: Value) -> Option<Value> {
     with_current(|cell, owner| {
         cell.write(owner, |entries| match position(entries, key) {
-            Some(i) => Some(std::mem::replace(&mut entries[i].2, value)),
+            Some(i) => Some(entries[i].replace(value)),
             None => {
-                entries.push((key, name, value));
+                entries.push(Entry::new(key, name, value));
                 None
             }
         })
@@ -238,7 +240,7 @@ impl Context {
     pub fn remove<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
         let removed = with_current(|cell, owner| {
             cell.write(owner, |entries| {
-                position(entries, key.key_id()).map(|i| entries.swap_remove(i).2)
+                position(entries, key.key_id()).map(|i| entries.swap_remove(i).into_value())
             })
         })?;
         let removed = removed.downcast::<T>().ok()?;
@@ -319,7 +321,7 @@ impl Context {
                 source.read_shared(|entries| {
                     entries
                         .iter()
-                        .filter(|(id, _, _)| wanted.is_empty() || wanted.contains(id))
+                        .filter(|entry| wanted.is_empty() || wanted.contains(&entry.key))
                         .cloned()
                         .collect()
                 })
