@@ -1,6 +1,5 @@
 //! `defer`: work registered now, run when the current coroutine ends.
 
-use crate::deferred::Deferred;
 use crate::frame::with_frame;
 
 /// Registers `f` to run when the current coroutine ends — on return, on panic and on
@@ -55,7 +54,7 @@ pub fn defer(f: impl FnOnce() + 'static) {
 pub fn try_defer(f: impl FnOnce() + 'static) -> Result<(), NotInCoroutine> {
     with_frame(|frame| match frame {
         Some(frame) => {
-            frame.push_defer(Deferred::new(f));
+            frame.push_defer(f);
             Ok(())
         }
         None => Err(NotInCoroutine),

@@ -35,11 +35,31 @@ struct Defers {
 }
 
 impl Defers {
+    #[cfg(test)]
     fn push(&mut self, deferred: Deferred) {
         if self.first.is_none() {
             self.first = Some(deferred);
         } else {
             self.rest.push(deferred);
+        }
+    }
+
+    /// Pushes a defer of `f`. A later one is built where it is stored (`Deferred::write_to`
+    /// says why).
+    #[inline]
+    fn push_new<F: FnOnce() + 'static>(&mut self, f: F) {
+        if self.first.is_none() {
+            self.first = Some(Deferred::new(f));
+            return;
+        }
+        self.rest.reserve(1);
+        let len = self.rest.len();
+        // SAFETY: `reserve` made room for one more, so the slot at `len` is inside the
+        // allocation, aligned and unused; it holds a whole `Deferred` once `write_to` returns,
+        // and only then does the length count it.
+        unsafe {
+            Deferred::write_to(self.rest.as_mut_ptr().add(len), f);
+            self.rest.set_len(len + 1);
         }
     }
 
@@ -95,8 +115,8 @@ impl Frame {
     }
 
     #[inline]
-    pub(crate) fn push_defer(&self, f: Deferred) {
-        self.defers.borrow_mut().push(f);
+    pub(crate) fn push_defer<F: FnOnce() + 'static>(&self, f: F) {
+        self.defers.borrow_mut().push_new(f);
     }
 
     /// Runs `f` with this frame as the current one, as a child of the frame current until now
@@ -205,5 +225,35 @@ mod tests {
             deferred.run();
         }
         assert_eq!(*log.borrow(), [3, 4, 2, 1]);
+    }
+
+    #[test]
+    fn defers_built_in_place_run_latest_first_and_drop_their_captures_once() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let captured = Rc::new(());
+        let mut defers = Defers::default();
+        for n in 1..=40 {
+            let (log, keep) = (Rc::clone(&log), Rc::clone(&captured));
+            // Every third one is too large for the slot and is boxed.
+            let padding = [n; 8];
+            if n % 3 == 0 {
+                defers.push_new(move || {
+                    let _keep = &keep;
+                    log.borrow_mut().push(padding[7]);
+                });
+            } else {
+                defers.push_new(move || {
+                    let _keep = &keep;
+                    log.borrow_mut().push(n);
+                });
+            }
+        }
+        for _ in 0..30 {
+            defers.pop().unwrap().run();
+        }
+        // The ten left are dropped unrun.
+        drop(defers);
+        assert_eq!(*log.borrow(), (11..=40).rev().collect::<Vec<_>>());
+        assert_eq!(Rc::strong_count(&captured), 1);
     }
 }
