@@ -168,7 +168,7 @@ impl Builder {
             job
         };
         let stack = pooled.then(|| words.unwrap_or_else(pool::default_stack));
-        match spawn_coroutine(stack, words, self.name, job) {
+        match pool::spawn(stack, words, self.name, job) {
             Ok(()) => Ok(JoinHandle { task, id }),
             Err(error) => {
                 FINISHED.fetch_add(1, Ordering::AcqRel);
@@ -176,62 +176,6 @@ impl Builder {
             }
         }
     }
-}
-
-/// Runs `job`, which was handed to an idle coroutine that then found itself cancelled in may,
-/// on a new coroutine that joins the pool after it (`stack` is its size in words). If may
-/// cannot spawn one, runs it here, where it unwinds at its first blocking call: its joiners
-/// then see a cancellation rather than wait forever.
-pub(crate) fn spawn_fresh(stack: usize, job: Box<dyn Job>) {
-    let holder = Arc::new(parking_lot::Mutex::new(Some(job)));
-    let moved = Arc::clone(&holder);
-    let job: Box<dyn Job> = Box::new(Forwarded(moved));
-    if let Err(error) = spawn_coroutine(Some(stack), Some(stack), None, job) {
-        log::error!("could not spawn a coroutine for a task handed on: {error}");
-        if let Some(job) = holder.lock().take() {
-            job.run();
-        }
-    }
-}
-
-/// A job that may's failed spawn can give back (see `spawn_fresh`).
-struct Forwarded(Arc<parking_lot::Mutex<Option<Box<dyn Job>>>>);
-
-impl Job for Forwarded {
-    fn run(self: Box<Self>) -> AfterTask {
-        match self.0.lock().take() {
-            Some(job) => job.run(),
-            None => AfterTask::Retire,
-        }
-    }
-
-    fn install(&self, coroutine: may::coroutine::Coroutine) {
-        if let Some(job) = &*self.0.lock() {
-            job.install(coroutine);
-        }
-    }
-}
-
-fn spawn_coroutine(
-    pooled: Option<usize>,
-    words: Option<usize>,
-    name: Option<String>,
-    job: Box<dyn Job>,
-) -> io::Result<()> {
-    let mut builder = may::coroutine::Builder::new();
-    if let Some(name) = name {
-        builder = builder.name(name);
-    }
-    if let Some(words) = words {
-        builder = builder.stack_size(words);
-    }
-    // SAFETY: may's spawn is unsafe for two reasons, both part of this crate's documented
-    // contract with the code it runs (crate docs, "The coroutine contract"): the coroutine
-    // may resume on another OS thread, so it must not keep references into thread-locals
-    // across blocking calls; and it must fit its stack.
-    let spawned = unsafe { builder.spawn(move || pool::work(pooled, job)) };
-    // Detached: the task's own handle joins it.
-    spawned.map(drop)
 }
 
 /// A task and what it needs to run as a coroutine of this crate.

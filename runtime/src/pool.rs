@@ -16,6 +16,7 @@
 //! itself cancelled while parked can tell, under the same lock, whether a task is on its way:
 //! it is either still in the pool (remove it, end) or its slot holds the task.
 
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,10 +118,69 @@ pub(crate) fn hand_off(stack: usize, job: Box<dyn Job>) -> Result<(), Box<dyn Jo
     Ok(())
 }
 
+/// Runs `job`, which was handed to an idle coroutine that then found itself cancelled in may,
+/// on a new coroutine that joins the pool after it (`stack` is its size in words). If may
+/// cannot spawn one, runs it here, where it unwinds at its first blocking call: its joiners
+/// then see a cancellation rather than wait forever.
+fn spawn_fresh(stack: usize, job: Box<dyn Job>) {
+    let holder = Arc::new(Mutex::new(Some(job)));
+    let moved = Arc::clone(&holder);
+    let job: Box<dyn Job> = Box::new(Forwarded(moved));
+    if let Err(error) = spawn(Some(stack), Some(stack), None, job) {
+        log::error!("could not spawn a coroutine for a task handed on: {error}");
+        if let Some(job) = holder.lock().take() {
+            job.run();
+        }
+    }
+}
+
+/// A job that may's failed spawn can give back (see `spawn_fresh`).
+struct Forwarded(Arc<Mutex<Option<Box<dyn Job>>>>);
+
+impl Job for Forwarded {
+    fn run(self: Box<Self>) -> AfterTask {
+        match self.0.lock().take() {
+            Some(job) => job.run(),
+            None => AfterTask::Retire,
+        }
+    }
+
+    fn install(&self, coroutine: may::coroutine::Coroutine) {
+        if let Some(job) = &*self.0.lock() {
+            job.install(coroutine);
+        }
+    }
+}
+
+/// Runs `job` on a new may coroutine with a `words`-word stack (may's default if `None`) and
+/// `name`. `pooled` is the stack size it joins the idle pool under after each task, or `None`
+/// for one that ends with its task (a named one).
+pub(crate) fn spawn(
+    pooled: Option<usize>,
+    words: Option<usize>,
+    name: Option<String>,
+    job: Box<dyn Job>,
+) -> io::Result<()> {
+    let mut builder = may::coroutine::Builder::new();
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    if let Some(words) = words {
+        builder = builder.stack_size(words);
+    }
+    // SAFETY: may's spawn is unsafe for two reasons, both part of this crate's documented
+    // contract with the code it runs (crate docs, "The coroutine contract"): the coroutine
+    // may resume on another OS thread, so it must not keep references into thread-locals
+    // across blocking calls; and it must fit its stack.
+    let spawned = unsafe { builder.spawn(move || work(pooled, job)) };
+    // Detached: the task's own handle joins it.
+    spawned.map(drop)
+}
+
 /// The body of every coroutine this crate spawns: `job`, then — for a coroutine that may be
 /// pooled (`stack` is its stack size) — more tasks, as long as the pool has room for it between
 /// them and nothing cancelled it in may.
-pub(crate) fn work(stack: Option<usize>, job: Box<dyn Job>) {
+fn work(stack: Option<usize>, job: Box<dyn Job>) {
     // Only now does the coroutine exist: its task learns it here (a spawner that hands a task
     // to a parked coroutine tells it in `hand_off`).
     let coroutine = may::coroutine::current();
@@ -175,7 +235,7 @@ fn wait_for_a_task(stack: usize, me: &Arc<Parked>) -> Option<Box<dyn Job>> {
             // Taken out of the pool by a spawner, which filled the slot under the pool's lock.
             if let Some(job) = me.next.lock().take() {
                 log::debug!("an idle coroutine was cancelled in may; its task moves on");
-                crate::coroutine::spawn_fresh(stack, job);
+                spawn_fresh(stack, job);
             }
             return None;
         }
