@@ -202,7 +202,8 @@ fn defer_registered_and_run(c: &mut Criterion) {
 may::coroutine_local!(static LOCAL: u64 = 7);
 static KEY: ContextKey<u64> = ContextKey::new("bench");
 
-/// `Context::get` of a present key against reading may's `coroutine_local!`.
+/// `Context::get` (and the borrowing `Context::with`) of a present key against reading may's
+/// `coroutine_local!`.
 fn context_get(c: &mut Criterion) {
     let mut group = c.benchmark_group("context_get_present_key");
     group.bench_function("baseline_may_coroutine_local", |b| {
@@ -220,6 +221,17 @@ fn context_get(c: &mut Criterion) {
                 Context::set(&KEY, 7);
                 for _ in 0..iters {
                     black_box(Context::get(&KEY));
+                }
+            })
+        })
+    });
+    // The borrowing read: no clone (for a `u64` the clone is free, so this shows the lookup).
+    group.bench_function("runtime_context_with", |b| {
+        b.iter_custom(|iters| {
+            timed_in_coroutine(iters, |iters| {
+                Context::set(&KEY, 7);
+                for _ in 0..iters {
+                    black_box(Context::with(&KEY, |value| value.copied()));
                 }
             })
         })

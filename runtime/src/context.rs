@@ -88,17 +88,23 @@ fn position(entries: &[Entry], key: u64) -> Option<usize> {
     entries.iter().position(|entry| entry.key == key)
 }
 
-/// A clone of the value of the key with id `key`, which is a `ContextKey<T>`.
-fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
+/// The value of the key with id `key`, which is a `ContextKey<T>`.
+#[inline]
+fn find_ref<T: 'static>(entries: &[Entry], key: u64) -> Option<&T> {
     let entry = &entries[position(entries, key)?];
     debug_assert!(entry.value().is::<T>());
     // SAFETY: a key id belongs to exactly one `ContextKey<T>` static, and values are only
     // stored under a key through that key's `T` (`Context::set`, or `copy_from`, which copies
     // entries unchanged), so the value is a `T`. Skipping `downcast_ref`'s dynamic type check
     // keeps a read of the context within a few nanoseconds of a coroutine-local read.
-    // `data` is that value's data pointer (`Entry::new`), and the entry keeps it alive.
-    let value = unsafe { &*entry.data().cast::<T>() };
-    Some(value.clone())
+    // `data` is that value's data pointer (`Entry::new`), and the entry, borrowed for the
+    // returned lifetime, keeps it alive.
+    Some(unsafe { &*entry.data().cast::<T>() })
+}
+
+/// A clone of the value of the key with id `key`, which is a `ContextKey<T>`.
+fn find<T: Clone + 'static>(entries: &[Entry], key: u64) -> Option<T> {
+    find_ref::<T>(entries, key).cloned()
 }
 
 /// A share of the value of the key with id `key`, which is a `ContextKey<T>`.
@@ -190,6 +196,35 @@ impl Context {
     #[inline]
     pub fn get<T: Clone + Send + Sync + 'static>(key: &'static ContextKey<T>) -> Option<T> {
         with_current(|cell, _| cell.read(|entries| find(entries, key.key_id())).flatten())
+    }
+
+    /// Calls `f` with the value under `key` (or `None`), borrowed: nothing is cloned, so `T`
+    /// need not be `Clone` and a large value costs no copy.
+    ///
+    /// ```
+    /// use runtime::{Context, ContextKey};
+    ///
+    /// static ROLES: ContextKey<Vec<String>> = ContextKey::new("roles");
+    ///
+    /// let is_admin = runtime::spawn(|| {
+    ///     Context::set(&ROLES, vec!["reader".to_string(), "admin".to_string()]);
+    ///     Context::with(&ROLES, |roles| roles.is_some_and(|r| r.iter().any(|r| r == "admin")))
+    /// });
+    /// assert!(is_admin.join().unwrap());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `f` writes the current context (`set`, `remove`, …): the value it borrows would be
+    /// pulled from under it. Reads inside `f` are fine.
+    #[inline]
+    pub fn with<T: Send + Sync + 'static, R>(
+        key: &'static ContextKey<T>,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
+        with_current(|cell, _| {
+            cell.read_or_none(|entries| f(entries.and_then(|e| find_ref::<T>(e, key.key_id()))))
+        })
     }
 
     /// Stores an already shared value under `key` as it is: the context keeps this `Arc`

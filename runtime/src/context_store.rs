@@ -157,21 +157,42 @@ pub(crate) fn live(coroutine: u64) -> Option<Arc<Values>> {
     shard(coroutine).lock().get(&coroutine).cloned()
 }
 
-/// Resets [`ContextCell::reading`] however the read ends (a value's `Clone` may panic).
-struct Reading<'a>(&'a Cell<bool>);
+/// Puts [`ContextCell::reading`] back as it was before a read, however the read ends (a
+/// value's `Clone` or a `Context::with` closure may panic). Back as it was, not cleared: a
+/// read nested in another (a read inside `Context::with`) must leave the outer one guarded.
+struct Reading<'a> {
+    flag: &'a Cell<bool>,
+    before: bool,
+}
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {
-        self.0.set(false);
+        self.flag.set(self.before);
     }
 }
 
 impl ContextCell {
+    /// The owner's read: no lock. `f` gets `None` when nothing was ever stored here.
+    #[inline]
+    pub(crate) fn read_or_none<R>(&self, f: impl FnOnce(Option<&[Entry]>) -> R) -> R {
+        let Some(values) = self.values.get() else {
+            return f(None);
+        };
+        let _reading = Reading {
+            flag: &self.reading,
+            before: self.reading.replace(true),
+        };
+        // SAFETY: as in `read`.
+        f(Some(unsafe { &*values.entries.get() }))
+    }
+
     /// The owner's read: no lock.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
         let values = self.values.get()?;
-        self.reading.set(true);
-        let _reading = Reading(&self.reading);
+        let _reading = Reading {
+            flag: &self.reading,
+            before: self.reading.replace(true),
+        };
         // SAFETY: only the owner writes, and the owner is here, reading (re-entrant writes are
         // refused while `reading` is set); concurrent accesses by others are reads.
         Some(f(unsafe { &*values.entries.get() }))
@@ -184,7 +205,7 @@ impl ContextCell {
     pub(crate) fn write<R>(&self, owner: Option<u64>, f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
         assert!(
             !self.reading.get(),
-            "runtime::Context written while one of its values was being read (from a Clone impl?)"
+            "runtime::Context written while one of its values was being read (from a Clone impl or inside Context::with?)"
         );
         let values = self.values.get_or_init(|| {
             let values = SPARE

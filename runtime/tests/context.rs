@@ -54,6 +54,45 @@ fn get_shared_reads_a_value_stored_by_set_without_cloning_it() {
 }
 
 #[test]
+fn with_borrows_the_value_without_cloning_it() {
+    let seen = in_coroutine(|| {
+        Context::set(&UNCLONABLE, Unclonable("borrowed"));
+        Context::with(&UNCLONABLE, |value| value.map(|v| v.0))
+    });
+    assert_eq!(seen, Some("borrowed"));
+}
+
+#[test]
+fn with_of_an_absent_key_or_an_unwritten_context_sees_none() {
+    let (unwritten, absent) = in_coroutine(|| {
+        let unwritten = Context::with(&COUNT, |value| value.copied());
+        Context::set(&OTHER, 1);
+        (unwritten, Context::with(&COUNT, |value| value.copied()))
+    });
+    assert_eq!((unwritten, absent), (None, None));
+}
+
+#[test]
+fn a_write_inside_with_panics_even_after_a_nested_read() {
+    let outcome = in_coroutine(|| {
+        Context::set(&COUNT, 1);
+        std::panic::catch_unwind(|| {
+            Context::with(&COUNT, |_| {
+                // A nested read ends first; the outer borrow must stay guarded.
+                let _ = Context::get(&OTHER);
+                Context::set(&COUNT, 2);
+            })
+        })
+        .map_err(|payload| runtime::panic_message(&payload).to_string())
+    });
+    let message = outcome.unwrap_err();
+    assert!(
+        message.contains("written while one of its values was being read"),
+        "{message}"
+    );
+}
+
+#[test]
 fn get_shared_of_an_absent_key_is_none() {
     assert!(in_coroutine(|| Context::get_shared(&UNCLONABLE).is_none()));
 }
