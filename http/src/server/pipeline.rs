@@ -110,7 +110,11 @@ impl Pipeline {
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
         let (received, mut head) = (head, None);
+        // The closure borrows the request rather than owning it: `catch_unwind` moves its
+        // closure twice, and a closure holding the ~250-byte request cost two more copies of it.
+        let mut request = Some(request);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let request = request.take().expect("the request is taken once");
             self.dispatch(request, received, started, &mut head)
         }));
         let (mut response, error) = match outcome {
