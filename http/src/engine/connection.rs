@@ -304,7 +304,12 @@ impl Connection {
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
+        // Borrowed by the scope's closure, not owned: the scope moves its closure (into its
+        // `catch_unwind`), and a closure holding the ~250-byte request cost a copy of it each
+        // time.
+        let mut request = Some(request);
         let (written, scope) = runtime::scope_open(|| {
+            let request = request.take().expect("the request is taken once");
             let response = self.call_service(request, &raw_head);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(reader) = reader {
