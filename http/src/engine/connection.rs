@@ -505,7 +505,12 @@ impl Connection {
 
     fn call_service(&self, request: Request, head: &Bytes) -> Response {
         let service = &self.shared.service;
-        let outcome = catch_unwind(AssertUnwindSafe(|| service.call_with_head(request, head)));
+        // Borrowed by the closure, as in `serve_one`: `catch_unwind` moves its closure, and one
+        // owning the request copied it each time.
+        let mut request = Some(request);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            service.call_with_head(request.take().expect("taken once"), head)
+        }));
         match outcome {
             Ok(Ok(response)) => return response,
             Ok(Err(error)) => log::error!("handler failed: {error}"),
