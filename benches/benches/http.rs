@@ -1,7 +1,8 @@
 //! HTTP throughput and memory: our engine's hello route against raw `may_minihttp`'s, each
 //! server in a child process of its own, loaded by a generator in this process.
 //!
-//! `cargo bench -p benches --bench http` (5 s a measurement; `-- --quick` for 1 s).
+//! `cargo bench -p benches --bench http` (5 s a measurement; `-- --quick` for 1 s;
+//! `HTTP_BENCH_WORKERS=N` gives each server and the generator N may workers, default 1).
 //!
 //! The generator shares the machine's cores with the server and is often the limit on a
 //! 2-core machine, so besides requests/s each line reports the server's CPU use (from
@@ -317,9 +318,12 @@ fn harness() {
         "p99 µs",
         "ratio"
     );
+    // 256 connections: many more connections than cores (with `HTTP_BENCH_WORKERS=2`, the
+    // scenario of two may workers per server).
     for (scenario, connections, depth) in [
         ("keep-alive, 64 conns", 64, 1),
         ("pipelined 16, 64 conns", 64, 16),
+        ("keep-alive, 256 conns", 256, 1),
     ] {
         let mut baseline = None;
         for role in ["minihttp", "ours", "ours-full"] {
