@@ -34,7 +34,12 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 address=$(awk '/listening/ {print $2}' "$work/stdout")
-[ -n "$address" ] || { echo "the server did not start" >&2; exit 1; }
+if [ -z "$address" ]; then
+    # Say why: valgrind's and the server's own words, not only that it failed.
+    echo "the server did not start within 60 s; its stderr ends:" >&2
+    tail -n 20 "$work/stderr" >&2
+    exit 1
+fi
 
 HTTP_BENCH_ROLE=load "$bin" "$address" "$depth" 3 >/dev/null
 callgrind_control -z "$server" >/dev/null 2>&1
