@@ -284,8 +284,11 @@ impl Connection {
 
     /// One request and its response; `Ok(true)` when the connection can serve another.
     fn serve_one(&mut self, first: bool) -> Result<bool, Stop> {
-        let Some(head) = self.read_head(first)? else {
-            return Ok(false);
+        // Matched rather than `?`, as in `read_head`: one copy of the head fewer.
+        let head = match self.read_head(first) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(false),
+            Err(stop) => return Err(stop),
         };
         let (body, reader) = match self.shared.service.body_policy(&head.method, &head.uri) {
             BodyPolicy::Streamed { max_bytes } => {
@@ -296,21 +299,20 @@ impl Connection {
         let method = head.method.clone();
         let version = head.version;
         let mut keep_alive = head.keep_alive;
+        // Held in an `Option` that the scope's closure borrows, not owned by the closure: the
+        // scope moves its closure (into its `catch_unwind`), and a closure holding the
+        // ~250-byte request cost a copy of it each time. Built in the `Option`: built first and
+        // then wrapped, it was copied once more.
         let (mut request, raw_head) = into_request(head, body);
-        if let Some(reader) = &reader {
+        if let (Some(reader), Some(request)) = (&reader, &mut request) {
             request.extensions_mut().insert(reader.clone());
         }
         self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
-        // Borrowed by the scope's closure, not owned: the scope moves its closure (into its
-        // `catch_unwind`), and a closure holding the ~250-byte request cost a copy of it each
-        // time.
-        let mut request = Some(request);
         let (written, scope) = runtime::scope_open(|| {
-            let request = request.take().expect("the request is taken once");
-            let response = self.call_service(request, &raw_head);
+            let response = self.call_service(&mut request, &raw_head);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(reader) = reader {
                 keep_alive &= self.take_body_back(&reader);
@@ -341,9 +343,15 @@ impl Connection {
         let mut started_at: Option<u64> = None;
         loop {
             if !self.input.is_empty() {
-                if let Some(head) = decode_head(&mut self.input, limits).map_err(Stop::Refuse)? {
-                    self.state.idle.store(false, Ordering::SeqCst);
-                    return Ok(Some(head));
+                // Matched rather than `map_err(..)?`: that built the ~230-byte head into a
+                // temporary result and copied it out once more.
+                match decode_head(&mut self.input, limits) {
+                    Ok(Some(head)) => {
+                        self.state.idle.store(false, Ordering::SeqCst);
+                        return Ok(Some(head));
+                    }
+                    Ok(None) => {}
+                    Err(refused) => return Err(Stop::Refuse(refused)),
                 }
             }
             // About to block: what is answered so far goes out first (pipelined responses).
@@ -503,11 +511,12 @@ impl Connection {
         self.flush()
     }
 
-    fn call_service(&self, request: Request, head: &Bytes) -> Response {
+    /// Calls the service with the request in `request` (taken out of it), turning an error or
+    /// a panic into a `500`.
+    fn call_service(&self, request: &mut Option<Request>, head: &Bytes) -> Response {
         let service = &self.shared.service;
         // Borrowed by the closure, as in `serve_one`: `catch_unwind` moves its closure, and one
         // owning the request copied it each time.
-        let mut request = Some(request);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             service.call_with_head(request.take().expect("taken once"), head)
         }));
@@ -678,13 +687,14 @@ fn millis(duration: std::time::Duration) -> u64 {
 }
 
 /// The request of `head` with `body`, and the head's bytes.
-fn into_request(head: Head, body: Bytes) -> (Request, Bytes) {
+/// The request of `head` and `body` (in an `Option`, for `serve_one`), and the head's bytes.
+fn into_request(head: Head, body: Bytes) -> (Option<Request>, Bytes) {
     let mut request = Request::new(body);
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
     *request.version_mut() = head.version;
     *request.headers_mut() = head.headers;
-    (request, head.raw)
+    (Some(request), head.raw)
 }
 
 /// Whether the handler's response asks for the connection to close.
