@@ -114,8 +114,7 @@ impl Pipeline {
         // closure twice, and a closure holding the ~250-byte request cost two more copies of it.
         let mut request = Some(request);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let request = request.take().expect("the request is taken once");
-            self.dispatch(request, received, started, &mut head)
+            self.dispatch(&mut request, received, started, &mut head)
         }));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
@@ -177,20 +176,22 @@ impl Pipeline {
         self.lifecycle && !self.listeners.terminated.is_empty()
     }
 
-    /// Steps 2 to 7.
+    /// Steps 2 to 7, on the request in `slot` (taken out of it for the chain: moved in and
+    /// out of `dispatch` by value, it was copied twice more).
     fn dispatch(
         &self,
-        mut request: Request,
+        slot: &mut Option<Request>,
         received: Option<&Bytes>,
         started: Option<Instant>,
         head: &mut Option<Arc<RequestHead>>,
     ) -> Result<Response, BoxError> {
+        let request = slot.as_mut().expect("dispatch is given the request");
         // (3) Route first, so even 404s and 405s go through the global middlewares.
         let dispatched = self.router.dispatch(request.method(), request.uri().path());
         // (2) The request (and an empty response) in the coroutine's context.
         let stored = Arc::new(RequestHead::received(
             Arc::clone(&self.server),
-            &request,
+            request,
             received,
             dispatched.clone(),
             started,
@@ -207,10 +208,11 @@ impl Pipeline {
         if self.lifecycle && !self.listeners.received.is_empty() {
             self.listeners.received(&RequestReceived {
                 server: &self.server,
-                request: &request,
+                request,
             });
         }
         // (7) The chain, innermost the route's handler.
+        let request = slot.take().expect("the request is taken once");
         Next::new(chain, &core).run(request)
     }
 
