@@ -686,7 +686,6 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
-/// The request of `head` with `body`, and the head's bytes.
 /// The request of `head` and `body` (in an `Option`, for `serve_one`), and the head's bytes.
 fn into_request(head: Head, body: Bytes) -> (Option<Request>, Bytes) {
     let mut request = Request::new(body);
