@@ -180,3 +180,64 @@ impl ConnectionSpawner for WorkerSpawner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use runtime::Workers;
+
+    use super::*;
+
+    /// The id of the worker `CONNECTION_WORKER` names in the current coroutine, if any.
+    fn connection_worker() -> Option<usize> {
+        CONNECTION_WORKER.with(|w| w.borrow().as_ref().map(Worker::id))
+    }
+
+    fn one_worker_pool() -> runtime::WorkerPool<Message> {
+        let pool = Workers::<Message>::new()
+            .worker_num(1)
+            .handle_signals(false)
+            .start()
+            .expect("a pool of one worker");
+        pool.worker_start().r#yield();
+        pool
+    }
+
+    #[test]
+    fn a_connection_worker_is_set_while_served_and_cleared_after() {
+        let pool = one_worker_pool();
+        let worker = pool.worker(0).expect("worker 0");
+        let seen = runtime::spawn(move || {
+            let during = {
+                let _served_by = ServedBy::set(worker);
+                connection_worker()
+            };
+            (during, connection_worker())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, (Some(0), None));
+        pool.shutdown();
+        pool.wait();
+    }
+
+    #[test]
+    fn a_connection_worker_is_cleared_when_serving_panics() {
+        let pool = one_worker_pool();
+        let worker = pool.worker(0).expect("worker 0");
+        let after = runtime::spawn(move || {
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                let _served_by = ServedBy::set(worker);
+                panic!("the connection's handler panics");
+            }));
+            assert!(served.is_err());
+            connection_worker()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, None);
+        pool.shutdown();
+        pool.wait();
+    }
+}
