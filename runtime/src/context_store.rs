@@ -182,20 +182,15 @@ impl ContextCell {
             flag: &self.reading,
             before: self.reading.replace(true),
         };
-        // SAFETY: as in `read`.
+        // SAFETY: only the owner writes, and the owner is here, reading (re-entrant writes are
+        // refused while `reading` is set); concurrent accesses by others are reads.
         f(Some(unsafe { &*values.entries.get() }))
     }
 
     /// The owner's read: no lock.
+    #[inline]
     pub(crate) fn read<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
-        let values = self.values.get()?;
-        let _reading = Reading {
-            flag: &self.reading,
-            before: self.reading.replace(true),
-        };
-        // SAFETY: only the owner writes, and the owner is here, reading (re-entrant writes are
-        // refused while `reading` is set); concurrent accesses by others are reads.
-        Some(f(unsafe { &*values.entries.get() }))
+        self.read_or_none(|entries| entries.map(f))
     }
 
     /// The owner's write, under the lock. `owner` is the coroutine id to register a new context

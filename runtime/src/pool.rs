@@ -310,6 +310,13 @@ mod tests {
         }
     }
 
+    /// Asserts (bounded) that the coroutine marked by task `id` ended and left no idle
+    /// coroutine of `stack` behind.
+    fn assert_ended_unpooled(ended: &mpsc::Receiver<u64>, id: u64, stack: usize) {
+        assert_eq!(ended.recv_timeout(Duration::from_secs(20)), Ok(id));
+        assert_eq!(idle_with_stack(stack), 0);
+    }
+
     /// Spawns with `stack` a task that leaves its marker, joins it and waits until its
     /// coroutine is parked; returns the task's id.
     fn park_a_marked_worker(stack: usize, ended: Option<mpsc::Sender<u64>>) -> u64 {
@@ -383,11 +390,7 @@ mod tests {
         // SAFETY: the task holds nothing that a cancellation could leave inconsistent.
         unsafe { task.cancel() };
         assert!(crate::is_cancelled(&task.join().unwrap_err()));
-        assert_eq!(
-            coroutine_ended.recv_timeout(Duration::from_secs(20)),
-            Ok(id)
-        );
-        assert_eq!(idle_with_stack(stack), 0);
+        assert_ended_unpooled(&coroutine_ended, id, stack);
     }
 
     #[test]
@@ -435,11 +438,7 @@ mod tests {
         // SAFETY: the coroutine is parked in the pool, between tasks: nothing of a task is
         // dropped.
         unsafe { coroutine.cancel() };
-        assert_eq!(
-            coroutine_ended.recv_timeout(Duration::from_secs(20)),
-            Ok(id)
-        );
-        assert_eq!(idle_with_stack(stack), 0);
+        assert_ended_unpooled(&coroutine_ended, id, stack);
     }
 
     #[test]

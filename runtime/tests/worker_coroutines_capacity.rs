@@ -1,24 +1,11 @@
 //! The pool of idle worker coroutines stays within `Config::idle_coroutines`. A process of its
 //! own: the capacity is set before the first spawn.
 
-use std::cell::RefCell;
 use std::sync::mpsc;
 
 mod common;
 
-use common::{LIMIT, eventually};
-
-/// Left in a worker coroutine by its task (a `may::coroutine_local!` lives as long as the
-/// coroutine): reports when the coroutine ends.
-struct ReportsEnd(mpsc::Sender<()>);
-
-impl Drop for ReportsEnd {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
-    }
-}
-
-may::coroutine_local!(static END: RefCell<Option<ReportsEnd>> = RefCell::new(None));
+use common::{LIMIT, eventually, report_coroutine_end};
 
 #[test]
 fn idle_worker_coroutines_beyond_the_capacity_end() {
@@ -34,7 +21,7 @@ fn idle_worker_coroutines_beyond_the_capacity_end() {
             let token = all_started.token();
             let release = release.clone();
             runtime::spawn(move || {
-                END.with(|end| *end.borrow_mut() = Some(ReportsEnd(ended)));
+                report_coroutine_end(ended);
                 drop(token);
                 release.r#yield();
             })

@@ -13,3 +13,20 @@ pub fn setup() {
 
 /// A generous bound for things that should take milliseconds.
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// Left in a coroutine by its task (a `may::coroutine_local!` lives as long as the coroutine,
+/// worker coroutines included): reports on its channel when the coroutine ends.
+struct ReportsEnd(std::sync::mpsc::Sender<()>);
+
+impl Drop for ReportsEnd {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+may::coroutine_local!(static END: std::cell::RefCell<Option<ReportsEnd>> = std::cell::RefCell::new(None));
+
+/// Makes the coroutine the caller runs on send on `ended` when it ends.
+pub fn report_coroutine_end(ended: std::sync::mpsc::Sender<()>) {
+    END.with(|end| *end.borrow_mut() = Some(ReportsEnd(ended)));
+}
