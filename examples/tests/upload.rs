@@ -125,6 +125,17 @@ fn upload_example_stores_a_streamed_body_and_serves_it_back() {
     );
     assert!(server.get("/files/missing.bin").starts_with("HTTP/1.1 404"));
 
+    // Small files come back whole, every time (their reader is done before it has all its
+    // buffers).
+    assert!(put(&server, "small.txt", b"small").starts_with("HTTP/1.1 201"));
+    for _ in 0..50 {
+        let fetched = server.get("/files/small.txt");
+        assert!(
+            fetched.ends_with("\r\n5\r\nsmall\r\n0\r\n\r\n"),
+            "{fetched:?}"
+        );
+    }
+
     server.terminate();
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -186,11 +197,56 @@ fn an_upload_that_would_fill_the_disk_is_refused_with_507() {
     // A reserve no disk has: every upload would eat into it.
     let server = start(&dir, &["--reserve-bytes", &u64::MAX.to_string()]);
 
-    let answer = put(&server, "any.bin", b"hello");
-    assert!(answer.starts_with("HTTP/1.1 507"), "{answer}");
+    let declared = put(&server, "any.bin", b"hello");
+    assert!(declared.starts_with("HTTP/1.1 507"), "{declared}");
     let chunked = put_chunked(&server, "any.bin", 1000, b'x');
     assert!(chunked.starts_with("HTTP/1.1 507"), "{chunked}");
+    // Refused before the body: a client waiting for `100 Continue` is answered at once.
+    let mut waiting = connect(&server);
+    waiting
+        .write_all(b"PUT /files/any.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let waiting = answer(waiting);
+    assert!(waiting.starts_with("HTTP/1.1 507"), "{waiting}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+
+    server.terminate();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Polls `done` until it holds or `TIMEOUT` passes (the pauses only pace the polling).
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn a_client_that_leaves_mid_upload_leaves_no_file() {
+    let dir = store("leaves");
+    let server = start(&dir, &[]);
+
+    let mut upload = connect(&server);
+    upload
+        .write_all(b"PUT /files/gone.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 8388608\r\n\r\n")
+        .unwrap();
+    upload.write_all(&vec![b'x'; 1024 * 1024]).unwrap();
+    // The temporary file exists while the body comes in...
+    assert!(eventually(|| leftovers(&dir).len() == 1));
+    drop(upload);
+    // ...and is removed once the client is gone.
+    assert!(
+        eventually(|| std::fs::read_dir(&dir).unwrap().count() == 0),
+        "{:?}",
+        leftovers(&dir)
+    );
+    // The server goes on.
+    assert!(put(&server, "after.bin", b"after").starts_with("HTTP/1.1 201"));
 
     server.terminate();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -28,9 +28,11 @@
 //!   and serve regular files only — a link planted in the folder reaches nothing outside it.
 //! - **A size limit** (`stream_body(limit)`; a larger `Content-Length` is refused before the
 //!   body is read, a chunked body when it passes the limit) and **a free-space check**
-//!   (`statvfs`) before the body is read: an upload that would leave less than the reserve
-//!   free is refused with `507 Insufficient Storage`, and so is a write that finds the disk
-//!   full.
+//!   (`statvfs`) before the body is read (before `100 Continue`, for a client that waits for
+//!   it): an upload whose `Content-Length` would leave less than the reserve free (a chunked
+//!   one: a disk already inside the reserve) is refused with `507 Insufficient Storage`, and
+//!   so is a write that finds the disk full. The check is per upload, not a reservation:
+//!   uploads running at once can still fill the disk together, which the reserve absorbs.
 //! - **A folder of its own**, not a shared, predictable path under `/tmp` (often in RAM, and
 //!   writable by every local user): `./uploads` by default, mode 0700, and a world-writable
 //!   folder is refused at start.
@@ -217,7 +219,7 @@ fn store(
         return Err(error.into());
     }
     sent?;
-    let bytes = stored.ok_or_else(writer_gone)?;
+    let bytes = stored.ok_or_else(thread_gone)?;
     log::info!("stored {name}: {bytes} bytes");
     Ok((
         StatusCode::CREATED,
@@ -237,7 +239,7 @@ fn send_body(
     match replies.recv() {
         Ok(FromWriter::Ready) => {}
         Ok(FromWriter::Failed(error)) => return Err(error),
-        _ => return Err(writer_gone()),
+        _ => return Err(thread_gone()),
     }
     let mut allocated = 0;
     loop {
@@ -249,7 +251,7 @@ fn send_body(
             match replies.recv() {
                 Ok(FromWriter::Free(buffer)) => buffer,
                 Ok(FromWriter::Failed(error)) => return Err(error),
-                _ => return Err(writer_gone()),
+                _ => return Err(thread_gone()),
             }
         };
         let filled = fill(body, &mut buffer)?;
@@ -258,9 +260,9 @@ fn send_body(
         }
         to_writer
             .send(ToWriter::Chunk(buffer, filled))
-            .map_err(|_| writer_gone())?;
+            .map_err(|_| thread_gone())?;
     }
-    to_writer.send(ToWriter::Commit).map_err(|_| writer_gone())
+    to_writer.send(ToWriter::Commit).map_err(|_| thread_gone())
 }
 
 /// Reads from `body` until `buffer` is full or the body ends; how many bytes it read.
@@ -275,8 +277,8 @@ fn fill(body: &mut BodyReader, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn writer_gone() -> io::Error {
-    io::Error::other("the upload's file thread stopped without an answer")
+fn thread_gone() -> io::Error {
+    io::Error::other("the transfer's file thread stopped without an answer")
 }
 
 /// What an upload's writer thread does.
@@ -379,7 +381,7 @@ impl Temporary {
     /// so that the rename survives a crash.
     fn persist(&mut self, dir: &FsPath, target: &FsPath) -> io::Result<()> {
         self.file.sync_all()?;
-        let path = self.path.as_ref().ok_or_else(writer_gone)?;
+        let path = self.path.as_ref().ok_or_else(thread_gone)?;
         std::fs::rename(path, target)?;
         self.path = None;
         if let Err(error) = File::open(dir).and_then(|folder| folder.sync_all()) {
@@ -436,8 +438,8 @@ fn storage_error(error: io::Error) -> io::Error {
 
 /// From a download's reader thread to its coroutine.
 enum FromReader {
-    /// The file is open; its chunks follow.
-    Opened,
+    /// The file is open, with this many bytes; its chunks follow.
+    Opened(u64),
     /// The first `.1` bytes of the buffer are the file's next; 0 at its end.
     Filled(Vec<u8>, usize),
     /// The file could not be opened or read.
@@ -454,17 +456,21 @@ fn fetch(State(store): State<Store>, FileName(name): FileName) -> Result<Respons
         read_file(&path, &empties, &filled_to);
         drop(slot);
     })?;
-    match filled.recv() {
-        Ok(FromReader::Opened) => {}
+    let length = match filled.recv() {
+        Ok(FromReader::Opened(length)) => length,
         Ok(FromReader::Failed(error)) if error.kind() == io::ErrorKind::NotFound => {
             return Err(HttpError::new(StatusCode::NOT_FOUND, "no such file").into());
         }
         Ok(FromReader::Failed(error)) => return Err(error.into()),
-        _ => return Err(writer_gone().into()),
-    }
+        _ => return Err(thread_gone().into()),
+    };
+    // No larger than the file needs (one byte more sees its end).
+    let size = usize::try_from(length.saturating_add(1)).map_or(CHUNK, |size| size.min(CHUNK));
     Ok(Response::new(Body::stream(move |out| {
+        // A small file's reader may be done (and gone) before all of them are sent: what it
+        // read, or why it failed, comes through `filled` whatever happens to these sends.
         for _ in 0..BUFFERS {
-            to_reader.send(vec![0; CHUNK]).map_err(|_| writer_gone())?;
+            let _ = to_reader.send(vec![0; size]);
         }
         // A client gone ends this closure: the dropped sender stops the reader.
         loop {
@@ -475,7 +481,7 @@ fn fetch(State(store): State<Store>, FileName(name): FileName) -> Result<Respons
                     let _ = to_reader.send(buffer);
                 }
                 Ok(FromReader::Failed(error)) => return Err(error),
-                _ => return Err(writer_gone()),
+                _ => return Err(thread_gone()),
             }
         }
     })))
@@ -491,7 +497,14 @@ fn read_file(path: &FsPath, empties: &mpsc::Receiver<Vec<u8>>, filled: &mpsc::Se
             return;
         }
     };
-    let _ = filled.send(FromReader::Opened);
+    let length = match file.metadata() {
+        Ok(metadata) => metadata.len(),
+        Err(error) => {
+            let _ = filled.send(FromReader::Failed(error));
+            return;
+        }
+    };
+    let _ = filled.send(FromReader::Opened(length));
     while let Ok(mut buffer) = empties.recv() {
         let reply = match file.read(&mut buffer) {
             Ok(length) => FromReader::Filled(buffer, length),
@@ -565,7 +578,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .server(ServerSpec::new("http", "127.0.0.1", port).router(router))
         .start()?;
     println!("listening on http://{}", server.local_addr("http").unwrap());
-    println!("storing uploads in {}", dir.display());
+    let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
+    println!("storing uploads in {}", shown.display());
     server.wait(); // until SIGTERM (graceful) or SIGINT (immediate)
     Ok(())
 }
