@@ -36,6 +36,8 @@ use crate::server::spec::ServerSpec;
 ///     enable_request_lifecycle = true
 ///     access_log = "combined"      # or "common", "json_lines"; absent: none
 ///     health_route = "/health"     # 200 while serving, 503 once draining
+///     body_limit = 262144          # bytes Json/Form/Bytes/String take (default 2 MiB)
+///     json_depth = 16              # levels a Json body may nest (default 32)
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -104,6 +106,10 @@ struct Options {
     access_log: Option<AccessLogFormat>,
     /// The health route's path (`ServerSpec::health_route`).
     health_route: Option<String>,
+    /// Bytes the body extractors take (`ServerSpec::body_limit`).
+    body_limit: Option<usize>,
+    /// Levels a `Json` body may nest (`ServerSpec::json_depth`).
+    json_depth: Option<usize>,
 }
 
 /// Why a configuration was refused.
@@ -270,6 +276,12 @@ impl ServerConfig {
         }
         if let Some(path) = &entry.options.health_route {
             spec = spec.health_route(path.clone());
+        }
+        if let Some(bytes) = entry.options.body_limit {
+            spec = spec.body_limit(bytes);
+        }
+        if let Some(levels) = entry.options.json_depth {
+            spec = spec.json_depth(levels);
         }
         Some(spec)
     }

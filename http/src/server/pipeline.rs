@@ -15,7 +15,7 @@ use crate::server::access_log::AccessLog;
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
-use crate::server::extract::StateMap;
+use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, Middleware, Next};
 use crate::server::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
@@ -51,6 +51,7 @@ pub(crate) struct PipelineParts {
     pub(crate) server: Arc<str>,
     pub(crate) router: Router,
     pub(crate) states: StateMap,
+    pub(crate) limits: BodyLimits,
     pub(crate) global: Vec<Entry>,
     pub(crate) exception_handlers: Vec<Registered>,
     pub(crate) lifecycle: bool,
@@ -63,7 +64,7 @@ pub(crate) struct PipelineParts {
 
 impl Pipeline {
     pub(crate) fn new(mut parts: PipelineParts) -> Self {
-        parts.router.prepare(&parts.states);
+        parts.router.prepare(&parts.states, parts.limits);
         let streams_bodies = parts.router.streams_bodies();
         let route_chains = parts
             .router

@@ -10,7 +10,8 @@ use http::Method;
 use regex::{Regex, RegexSet};
 
 use crate::engine::{BodyPolicy, BoxError, Request, Response};
-use crate::server::extract::{Handler, StateMap};
+use crate::server::extract::escape_controls;
+use crate::server::extract::{BodyLimits, Handler, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 
 /// A route's handler, as stored.
@@ -86,6 +87,11 @@ pub struct RouteEntry {
     pub(crate) states: OnceLock<Arc<StateMap>>,
     /// How the engine reads this route's bodies.
     pub(crate) body: BodyPolicy,
+    /// The route's own body limit and JSON depth (`RouteRef::body_limit`, `json_depth`).
+    body_limit: Option<usize>,
+    json_depth: Option<usize>,
+    /// Those, or the server's, resolved when the server is built.
+    resolved_limits: OnceLock<BodyLimits>,
 }
 
 impl RouteEntry {
@@ -97,6 +103,23 @@ impl RouteEntry {
     /// The methods it answers.
     pub fn methods(&self) -> &[Method] {
         &self.methods
+    }
+
+    /// The body limit and JSON depth of the body extractors on this route.
+    pub(crate) fn limits(&self) -> BodyLimits {
+        match self.resolved_limits.get() {
+            Some(limits) => *limits,
+            // A router no server was built with (its routes dispatched by hand).
+            None => self.limits_over(BodyLimits::default()),
+        }
+    }
+
+    /// The route's own limits, `server`'s where it has none.
+    fn limits_over(&self, server: BodyLimits) -> BodyLimits {
+        BodyLimits {
+            body: self.body_limit.unwrap_or(server.body),
+            json_depth: self.json_depth.unwrap_or(server.json_depth),
+        }
     }
 }
 
@@ -240,6 +263,21 @@ impl ParamError {
     }
 }
 
+impl ParamError {
+    fn new(name: &str, reason: String) -> Self {
+        // The reason often echoes the client's value: no control characters into the response
+        // or the logs (the name is written with `{:?}`, escaped already).
+        let reason = match escape_controls(&reason) {
+            std::borrow::Cow::Borrowed(_) => reason,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        ParamError {
+            name: name.to_string(),
+            reason,
+        }
+    }
+}
+
 impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "route parameter {:?}: {}", self.name, self.reason)
@@ -262,14 +300,12 @@ impl Params {
     where
         T::Err: fmt::Display,
     {
-        let value = self.get(name).ok_or_else(|| ParamError {
-            name: name.to_string(),
-            reason: "not in this route's path".to_string(),
-        })?;
-        value.parse().map_err(|e: T::Err| ParamError {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })
+        let value = self
+            .get(name)
+            .ok_or_else(|| ParamError::new(name, "not in this route's path".to_string()))?;
+        value
+            .parse()
+            .map_err(|e: T::Err| ParamError::new(name, e.to_string()))
     }
 
     /// Every parameter, in the order of the pattern.
@@ -352,6 +388,59 @@ impl RouteRef<'_> {
     /// ```
     pub fn stream_body(self, max_bytes: u64) -> Self {
         self.route.body = BodyPolicy::Streamed { max_bytes };
+        self
+    }
+
+    /// The longest body this route's body extractors (`Json`, `Form`, `Bytes`, `String`) take,
+    /// in bytes; a longer one is refused with `413`. Instead of the server's
+    /// ([`ServerSpec::body_limit`](crate::server::ServerSpec::body_limit), by default
+    /// [`ServerSpec::DEFAULT_BODY_LIMIT`](crate::server::ServerSpec::DEFAULT_BODY_LIMIT),
+    /// 2 MiB), lower or higher. The engine's
+    /// [`max_body_bytes`](crate::Limits::max_body_bytes) (8 MiB by default) still caps what it
+    /// reads: to take more than that on a route, raise both.
+    ///
+    /// ```
+    /// use hyperf_http::server::{Form, Json, Router};
+    ///
+    /// let mut router = Router::new();
+    /// router
+    ///     .post("/comments", |Form(comment): Form<Vec<(String, String)>>| comment.len().to_string())
+    ///     .unwrap()
+    ///     .body_limit(16 * 1024);
+    /// router
+    ///     .post("/import", |Json(rows): Json<Vec<Vec<u32>>>| rows.len().to_string())
+    ///     .unwrap()
+    ///     .body_limit(6 * 1024 * 1024);
+    /// ```
+    pub fn body_limit(self, bytes: usize) -> Self {
+        self.route.body_limit = Some(bytes);
+        self
+    }
+
+    /// How deep a JSON body's arrays and objects may nest for this route's `Json` extractors
+    /// (`[]` is 1 deep, `{"a":[1]}` 2); a deeper body is refused with `400` before it is
+    /// deserialised. Instead of the server's
+    /// ([`ServerSpec::json_depth`](crate::server::ServerSpec::json_depth), by default
+    /// [`ServerSpec::DEFAULT_JSON_DEPTH`](crate::server::ServerSpec::DEFAULT_JSON_DEPTH), 32).
+    /// Deserialising recurses once per level on the connection's coroutine stack (64 KiB by
+    /// default, and an overflow ends the process): raise it only with the stack
+    /// ([`EngineConfig::stack_size`](crate::EngineConfig::stack_size)). `serde_json` refuses
+    /// more than 128 levels itself.
+    ///
+    /// ```
+    /// use hyperf_http::server::{Json, Router};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Point { x: f64, y: f64 }
+    ///
+    /// let mut router = Router::new();
+    /// router
+    ///     .post("/points", |Json(points): Json<Vec<Point>>| points.len().to_string())
+    ///     .unwrap()
+    ///     .json_depth(2);
+    /// ```
+    pub fn json_depth(self, levels: usize) -> Self {
+        self.route.json_depth = Some(levels);
         self
     }
 }
@@ -442,6 +531,9 @@ impl Router {
             middlewares,
             states: OnceLock::new(),
             body: BodyPolicy::Buffered,
+            body_limit: None,
+            json_depth: None,
+            resolved_limits: OnceLock::new(),
         };
         self.routes.push(Arc::new(entry));
         for key in keys {
@@ -606,7 +698,7 @@ impl Router {
 
     /// Compiles what lookups need now, not on the first request (compiling a regex set takes
     /// more stack than a connection's coroutine should need).
-    pub(crate) fn prepare(&mut self, server_states: &StateMap) {
+    pub(crate) fn prepare(&mut self, server_states: &StateMap, server_limits: BodyLimits) {
         if !self.dynamics.is_empty() {
             self.dynamic_set();
         }
@@ -615,6 +707,7 @@ impl Router {
         for route in &self.routes {
             // A router is prepared once, by the server it is given to.
             let _ = route.states.set(Arc::clone(&states));
+            let _ = route.resolved_limits.set(route.limits_over(server_limits));
         }
     }
 

@@ -10,7 +10,7 @@ use crate::engine::{EngineConfig, Service};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
-use crate::server::extract::StateMap;
+use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::readiness::Readiness;
@@ -31,6 +31,7 @@ pub struct ServerSpec {
     states: StateMap,
     access_log: Option<AccessLog>,
     health_route: Option<String>,
+    limits: BodyLimits,
 }
 
 impl ServerSpec {
@@ -49,7 +50,58 @@ impl ServerSpec {
             states: StateMap::default(),
             access_log: None,
             health_route: None,
+            limits: BodyLimits::default(),
         }
+    }
+
+    /// The body extractors' body limit unless set: 2 MiB (axum's is 2 MB too). Far above what
+    /// a JSON or form API takes, and low enough that a handful of requests cannot make the
+    /// parsers' own memory (a `Vec<(String, String)>` of an `a=b&…` form, a
+    /// `serde_json::Value`) reach gigabytes. See [`body_limit`](Self::body_limit).
+    pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+    /// How deep a `Json` body may nest unless set: 32 levels of arrays and objects. Real APIs
+    /// nest a handful of levels, and deserialising recurses once per level on the connection's
+    /// 64 KiB coroutine stack (a `serde_json::Value` of 120 levels overflows it and ends the
+    /// process), so the limit keeps that stack's use bounded. See
+    /// [`json_depth`](Self::json_depth).
+    pub const DEFAULT_JSON_DEPTH: usize = 32;
+
+    /// The longest body the body extractors (`Json`, `Form`, `Bytes`, `String`) take on this
+    /// server's routes, in bytes (default [`DEFAULT_BODY_LIMIT`](Self::DEFAULT_BODY_LIMIT),
+    /// 2 MiB); a longer one is refused with `413`. A route may set its own
+    /// ([`RouteRef::body_limit`](crate::server::RouteRef::body_limit)). The engine's
+    /// [`max_body_bytes`](crate::Limits::max_body_bytes) (8 MiB by default) still caps what is
+    /// read: it answers `413` itself past it, before the body is read. TOML:
+    /// `body_limit` in `[servers.options]`.
+    ///
+    /// ```
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 0).body_limit(256 * 1024);
+    /// # let _ = spec;
+    /// ```
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.limits.body = bytes;
+        self
+    }
+
+    /// How deep a JSON body's arrays and objects may nest for the `Json` extractors of this
+    /// server's routes (default [`DEFAULT_JSON_DEPTH`](Self::DEFAULT_JSON_DEPTH), 32); a deeper
+    /// body is refused with `400` before it is deserialised. A route may set its own
+    /// ([`RouteRef::json_depth`](crate::server::RouteRef::json_depth)). Deserialising recurses
+    /// once per level on the connection's coroutine stack: raise the depth only with
+    /// [`EngineConfig::stack_size`]. TOML: `json_depth` in `[servers.options]`.
+    ///
+    /// ```
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 0).json_depth(8);
+    /// # let _ = spec;
+    /// ```
+    pub fn json_depth(mut self, levels: usize) -> Self {
+        self.limits.json_depth = levels;
+        self
     }
 
     /// The server's routes.
@@ -196,6 +248,7 @@ impl ServerSpec {
                 server: Arc::from(self.name.as_str()),
                 router: self.router,
                 states: self.states,
+                limits: self.limits,
                 global: self.middlewares,
                 exception_handlers: self.exception_handlers,
                 lifecycle: self.enable_request_lifecycle,

@@ -4,6 +4,7 @@
 mod handler;
 #[cfg(feature = "json")]
 mod json;
+mod limits;
 mod path;
 mod rejection;
 mod state;
@@ -16,7 +17,9 @@ use http::{HeaderMap, Method, Uri, Version};
 use crate::engine::{BodyReader, BoxError, Request};
 
 pub use self::handler::Handler;
+pub(crate) use self::limits::{BodyLimits, limited_body};
 pub use self::path::Path;
+pub(crate) use self::rejection::escape_controls;
 pub use self::rejection::{Rejection, RejectionKind};
 pub use self::state::{MissingState, State};
 pub(crate) use self::state_map::StateMap;
@@ -63,12 +66,29 @@ pub use self::urlencoded::{Form, Query};
 /// |---|---|---|
 /// | [`Path<T>`] | route parameters: one value, a tuple in pattern order, or a `serde` struct by name (percent-decoded) | `400` |
 /// | [`Query<T>`] | the query string, as a `serde` type | `400` |
-/// | [`Json<T>`](crate::server::Json) | the body, as JSON | `415` without a JSON `Content-Type`, `400` malformed, `422` of the wrong shape |
-/// | [`Form<T>`] | the body, urlencoded | `415` without `application/x-www-form-urlencoded`, `422` of the wrong shape |
+/// | [`Json<T>`](crate::server::Json) | the body, as JSON | `415` without a JSON `Content-Type`, `413` past the body limit, `400` nested too deep, `400` malformed, `422` of the wrong shape |
+/// | [`Form<T>`] | the body, urlencoded | `415` without `application/x-www-form-urlencoded`, `413` past the body limit, `422` of the wrong shape |
 /// | [`State<T>`] | a value registered with [`Router::state`](crate::server::Router::state) or [`ServerSpec::state`](crate::server::ServerSpec::state) | a `500` if none was registered (a server fault) |
-/// | [`Bytes`], `String` | the body (`String`: UTF-8) | `400` if not UTF-8 |
+/// | [`Bytes`], `String` | the body (`String`: UTF-8) | `413` past the body limit, `400` if not UTF-8 |
 /// | [`BodyReader`] | the body as it arrives, on a route that [streams](crate::server::RouteRef::stream_body) | a `500` on other routes; its reads fail with a [`BodyError`](crate::BodyError) (`413`, `408`, `400`) |
 /// | [`HeaderMap`], [`Method`], [`Uri`], [`Version`], [`Params`](crate::server::Params) | a copy | never |
+///
+/// # Body limits
+///
+/// The extractors that take the whole body (`Json`, `Form`, `Bytes`, `String`) refuse one
+/// longer than the route's body limit with `413`: 2 MiB
+/// ([`ServerSpec::DEFAULT_BODY_LIMIT`](crate::server::ServerSpec::DEFAULT_BODY_LIMIT)) unless
+/// the server ([`ServerSpec::body_limit`](crate::server::ServerSpec::body_limit)) or the route
+/// ([`RouteRef::body_limit`](crate::server::RouteRef::body_limit)) says otherwise. `Json`
+/// also refuses, with `400` and before deserialising, a body whose arrays and objects nest
+/// deeper than the route's JSON depth: 32
+/// ([`ServerSpec::DEFAULT_JSON_DEPTH`](crate::server::ServerSpec::DEFAULT_JSON_DEPTH); set by
+/// [`ServerSpec::json_depth`](crate::server::ServerSpec::json_depth) and
+/// [`RouteRef::json_depth`](crate::server::RouteRef::json_depth)) — deserialising recurses
+/// once per level, on a connection's small coroutine stack. The engine's
+/// [`max_body_bytes`](crate::Limits::max_body_bytes) (8 MiB) still caps what is read at all:
+/// a route's body limit above it has no effect past it. A handler of the whole [`Request`]
+/// gets the body as the engine read it, without these limits.
 ///
 /// A handler is a function of 0 to 8 extractors, or of the whole [`Request`] (not mixed with
 /// extractors: the request is whole, or taken apart by extractors). It returns anything
@@ -145,12 +165,13 @@ impl FromRequest for Version {
     }
 }
 
-/// The body, as received (a cheap, shared copy).
+/// The body, as received (a cheap, shared copy); `413` past the route's
+/// [body limit](crate::server::RouteRef::body_limit).
 impl FromRequest for Bytes {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Rejection;
 
-    fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
-        Ok(request.body().clone())
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        limited_body(request).cloned()
     }
 }
 
@@ -167,12 +188,13 @@ impl FromRequest for BodyReader {
     }
 }
 
-/// The body as UTF-8 text.
+/// The body as UTF-8 text; `413` past the route's
+/// [body limit](crate::server::RouteRef::body_limit).
 impl FromRequest for String {
     type Rejection = Rejection;
 
     fn from_request(request: &mut Request) -> Result<Self, Rejection> {
-        String::from_utf8(request.body().to_vec()).map_err(|_| {
+        String::from_utf8(limited_body(request)?.to_vec()).map_err(|_| {
             Rejection::new(RejectionKind::InvalidUtf8, "the request body is not UTF-8")
         })
     }

@@ -1,7 +1,8 @@
 //! [`Rejection`]: why a built-in extractor could not take its value from a request.
 
+use std::borrow::Cow;
 use std::error::Error;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use http::StatusCode;
 
@@ -55,6 +56,14 @@ pub enum RejectionKind {
     InvalidBody,
     /// The body is not UTF-8 text: `400`.
     InvalidUtf8,
+    /// The body is longer than the route's body limit
+    /// ([`RouteRef::body_limit`](crate::server::RouteRef::body_limit),
+    /// [`ServerSpec::body_limit`](crate::server::ServerSpec::body_limit)): `413`.
+    BodyTooLarge,
+    /// The JSON body nests arrays and objects deeper than the route's limit
+    /// ([`RouteRef::json_depth`](crate::server::RouteRef::json_depth),
+    /// [`ServerSpec::json_depth`](crate::server::ServerSpec::json_depth)): `400`.
+    JsonTooDeep,
 }
 
 impl RejectionKind {
@@ -64,20 +73,33 @@ impl RejectionKind {
             RejectionKind::Path
             | RejectionKind::Query
             | RejectionKind::MalformedJson
-            | RejectionKind::InvalidUtf8 => StatusCode::BAD_REQUEST,
+            | RejectionKind::InvalidUtf8
+            | RejectionKind::JsonTooDeep => StatusCode::BAD_REQUEST,
             RejectionKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RejectionKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RejectionKind::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }
 
 impl Rejection {
-    /// A rejection of `kind`, answered with `message`.
+    /// A rejection of `kind`, answered with `message`. Control characters in `message` (CR,
+    /// LF, the rest of C0, DEL, C1) are escaped (`\r`, `\n`, `\u{1b}`): a message often
+    /// echoes what the client sent, and goes into the response and the logs.
+    ///
+    /// ```
+    /// use hyperf_http::server::{Rejection, RejectionKind};
+    ///
+    /// let rejection = Rejection::new(RejectionKind::Query, "no page \"1\r\nX: y\"");
+    /// assert_eq!(rejection.message(), r#"no page "1\r\nX: y""#);
+    /// ```
     pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
-        Rejection {
-            kind,
-            message: message.into(),
-        }
+        let message = message.into();
+        let message = match escape_controls(&message) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(escaped) => escaped,
+        };
+        Rejection { kind, message }
     }
 
     /// What it is about.
@@ -103,3 +125,58 @@ impl fmt::Display for Rejection {
 }
 
 impl Error for Rejection {}
+
+/// `text` with its control characters (C0, DEL, C1) escaped as Rust writes them: `\r`, `\n`,
+/// `\t`, or `\u{..}`; borrowed when it has none. Other text, backslashes included, is kept
+/// as is.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => escaped.push_str("\\r"),
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_without_control_characters_is_borrowed() {
+        assert!(matches!(
+            escape_controls("a \\n \"quoted\" é"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn cr_lf_tab_are_escaped_by_name() {
+        assert_eq!(escape_controls("a\r\nb\tc"), "a\\r\\nb\\tc");
+    }
+
+    #[test]
+    fn other_c0_del_and_c1_are_escaped_by_code_point() {
+        assert_eq!(
+            escape_controls("\u{0}\u{1b}[31m\u{7f}\u{85}"),
+            "\\u{0}\\u{1b}[31m\\u{7f}\\u{85}"
+        );
+    }
+
+    #[test]
+    fn a_rejection_escapes_its_message() {
+        let rejection = Rejection::new(RejectionKind::Path, "bad \r\n value");
+        assert_eq!(rejection.message(), "bad \\r\\n value");
+        assert!(!rejection.to_string().contains('\n'));
+    }
+}

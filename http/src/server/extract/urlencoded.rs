@@ -3,7 +3,9 @@
 use serde::de::DeserializeOwned;
 
 use crate::engine::Request;
-use crate::server::extract::{FromRequest, Rejection, RejectionKind, has_content_type};
+use crate::server::extract::{
+    FromRequest, Rejection, RejectionKind, has_content_type, limited_body,
+};
 
 /// The query string, as a `serde` type (absent fields: make them `Option`s or give them a
 /// `#[serde(default)]`).
@@ -38,7 +40,8 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body, as a `serde` type.
+/// An `application/x-www-form-urlencoded` body, as a `serde` type; `413` past the route's
+/// [body limit](crate::server::RouteRef::body_limit) (2 MiB by default).
 ///
 /// ```
 /// use hyperf_http::server::{Form, Router};
@@ -64,7 +67,7 @@ impl<T: DeserializeOwned> FromRequest for Form<T> {
                 "expected a request with `Content-Type: application/x-www-form-urlencoded`",
             ));
         }
-        serde_urlencoded::from_bytes(request.body())
+        serde_urlencoded::from_bytes(limited_body(request)?)
             .map(Form)
             .map_err(|error| {
                 Rejection::new(

@@ -1,0 +1,358 @@
+//! Hostile bodies and values against the extractors, over real sockets: JSON nested deep enough
+//! to overflow a connection's coroutine stack when deserialised (a `serde_json::Value`, a
+//! tagged enum buffering an ignored field, a recursive type) is refused before it is, a form
+//! past the body limit is refused before it is parsed, and the server serves the next
+//! connection; control characters a client sent never come back raw in a rejection.
+
+mod server_common;
+
+use std::sync::{Mutex, Once};
+
+use hyperf_http::server::{Form, Json, Path, Query, Router, RunningServer};
+use serde::Deserialize;
+use server_common::{Reply, connect_to, get, server, spec, start, stop};
+
+/// A `POST` of `body` to `path` with `content_type`.
+fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// `{"a":{"a":…1…}}`, `levels` objects deep.
+fn nested_objects(levels: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
+}
+
+/// A comment with its replies: a recursive type.
+#[derive(Deserialize)]
+struct Comment {
+    #[allow(dead_code)]
+    text: String,
+    replies: Vec<Comment>,
+}
+
+impl Comment {
+    fn depth(&self) -> usize {
+        1 + self.replies.iter().map(Comment::depth).max().unwrap_or(0)
+    }
+}
+
+/// `levels` comments, each the only reply of the one before: two JSON levels each (the
+/// object and its `replies` array).
+fn comment_thread(levels: usize) -> String {
+    format!(
+        "{}{}",
+        r#"{"text":"hi","replies":["#.repeat(levels),
+        "]}".repeat(levels)
+    )
+}
+
+/// An internally tagged enum: serde buffers the fields before the tag is known, the ignored
+/// ones too, through its recursive `Content`.
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum Shape {
+    A {
+        #[allow(dead_code)]
+        name: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Posts,
+    Users,
+}
+
+#[derive(Deserialize)]
+struct Search {
+    #[allow(dead_code)]
+    kind: Kind,
+}
+
+fn routes() -> Router {
+    let mut router = Router::new();
+    router.get("/ping", || "pong").unwrap();
+    router
+        .post("/value", |Json(value): Json<serde_json::Value>| {
+            value.to_string().len().to_string()
+        })
+        .unwrap();
+    router
+        .post("/shape", |Json(shape): Json<Shape>| match shape {
+            Shape::A { name } => name,
+        })
+        .unwrap();
+    router
+        .post("/comments", |Json(comment): Json<Comment>| {
+            comment.depth().to_string()
+        })
+        .unwrap();
+    router
+        .post("/form", |Form(pairs): Form<Vec<(String, String)>>| {
+            pairs.len().to_string()
+        })
+        .unwrap();
+    router
+        .get("/kinds/{kind}", |Path(kind): Path<Kind>| match kind {
+            Kind::Posts => "posts",
+            Kind::Users => "users",
+        })
+        .unwrap();
+    router
+        .get("/search", |Query(_): Query<Search>| "found")
+        .unwrap();
+    router
+        .post("/search", |Json(_): Json<Search>| "found")
+        .unwrap();
+    router
+}
+
+fn running() -> RunningServer {
+    start(server().server(spec("http").router(routes())))
+}
+
+/// `request`'s reply on a connection of its own.
+fn exchange(running: &RunningServer, request: impl AsRef<[u8]>) -> Reply {
+    connect_to(running, "http").exchange(request)
+}
+
+/// The server still serves: a new connection gets its answer.
+#[track_caller]
+fn assert_still_serving(running: &RunningServer) {
+    let reply = exchange(running, get("/ping"));
+    assert_eq!((reply.status, reply.text()), (200, "pong".to_string()));
+}
+
+// Depth
+
+// What the default depth's stack use is, measured on the default 64 KiB connection stack: an
+// optimised build serves a `serde_json::Value` up to 108 levels, the tagged enum's ignored
+// field up to ~100, `Comment` past 124 (~0.5 KiB per level, ~10 KiB before the first); an
+// unoptimised one only 20, 18 and 26 (~2 KiB per level, ~26 KiB before). The tests of the
+// default depth served run in optimised builds; the refusals run in both.
+
+#[test]
+fn a_json_value_nested_120_deep_is_a_400_and_the_server_goes_on() {
+    let running = running();
+    let body = nested_objects(120);
+    let reply = exchange(
+        &running,
+        post("/value", "application/json", body.as_bytes()),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_still_serving(&running);
+    stop(running);
+}
+
+#[test]
+fn a_tagged_enum_with_an_ignored_field_nested_100_deep_is_a_400_and_the_server_goes_on() {
+    let running = running();
+    let body = format!(
+        r#"{{"type":"A","name":"x","junk":{}}}"#,
+        nested_objects(100)
+    );
+    let reply = exchange(
+        &running,
+        post("/shape", "application/json", body.as_bytes()),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_still_serving(&running);
+    stop(running);
+}
+
+#[test]
+fn a_recursive_type_100_deep_is_a_400_and_the_server_goes_on() {
+    let running = running();
+    let body = comment_thread(100);
+    let reply = exchange(
+        &running,
+        post("/comments", "application/json", body.as_bytes()),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_still_serving(&running);
+    stop(running);
+}
+
+#[test]
+fn the_depth_rejection_says_the_body_is_nested_too_deep_and_names_the_limit() {
+    let running = running();
+    let body = nested_objects(33);
+    let reply = exchange(
+        &running,
+        post("/value", "application/json", body.as_bytes()),
+    );
+    assert_eq!(reply.status, 400);
+    let text = reply.text();
+    assert!(text.contains("nested too deep"), "{text}");
+    assert!(text.contains("32"), "{text}");
+    stop(running);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "an unoptimised build takes ~2 KiB of stack per JSON level: 32 levels overflow the 64 KiB connection stack; run with --release"
+)]
+fn a_json_value_exactly_at_the_default_depth_is_served() {
+    let running = running();
+    let body = nested_objects(32);
+    let reply = exchange(
+        &running,
+        post("/value", "application/json", body.as_bytes()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), body.len().to_string());
+    stop(running);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "an unoptimised build takes ~2 KiB of stack per JSON level: 32 levels overflow the 64 KiB connection stack; run with --release"
+)]
+fn a_tagged_enum_with_an_ignored_field_at_the_default_depth_is_served() {
+    let running = running();
+    // The outer object is one level: the junk field holds the other 31.
+    let body = format!(r#"{{"type":"A","name":"x","junk":{}}}"#, nested_objects(31));
+    let reply = exchange(
+        &running,
+        post("/shape", "application/json", body.as_bytes()),
+    );
+    assert_eq!((reply.status, reply.text()), (200, "x".to_string()));
+    stop(running);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "an unoptimised build takes ~2 KiB of stack per JSON level: 32 levels overflow the 64 KiB connection stack; run with --release"
+)]
+fn a_recursive_type_at_the_default_depth_is_served() {
+    let running = running();
+    // 16 comments: 32 levels.
+    let body = comment_thread(16);
+    let reply = exchange(
+        &running,
+        post("/comments", "application/json", body.as_bytes()),
+    );
+    assert_eq!((reply.status, reply.text()), (200, "16".to_string()));
+    stop(running);
+}
+
+// Size
+
+#[test]
+fn a_form_one_byte_past_2_mib_is_a_413_and_the_server_goes_on() {
+    let running = running();
+    let mut body = "a=b&".repeat(2 * 1024 * 1024 / 4);
+    body.push('c');
+    assert_eq!(body.len(), 2 * 1024 * 1024 + 1);
+    let reply = exchange(
+        &running,
+        post(
+            "/form",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        ),
+    );
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(
+        reply.text().contains("2097152 bytes"),
+        "the message names the limit: {}",
+        reply.text()
+    );
+    assert_still_serving(&running);
+    stop(running);
+}
+
+// Control characters
+
+/// Whether `reply`'s body holds no raw CR or LF, and the escaped `\r\n` in their place.
+#[track_caller]
+fn assert_escaped(reply: &Reply) {
+    assert!(
+        !reply.body.contains(&b'\r') && !reply.body.contains(&b'\n'),
+        "a raw CR or LF in {:?}",
+        reply.text()
+    );
+    assert!(reply.text().contains(r"\r\n"), "{:?}", reply.text());
+}
+
+#[test]
+fn a_query_value_with_cr_lf_comes_back_escaped_in_the_rejection() {
+    let running = running();
+    let reply = exchange(&running, get("/search?kind=x%0D%0AX-Injected:%20yes"));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_escaped(&reply);
+    stop(running);
+}
+
+#[test]
+fn a_path_value_with_cr_lf_comes_back_escaped_in_the_rejection() {
+    let running = running();
+    let reply = exchange(&running, get("/kinds/x%0D%0AX-Injected:%20yes"));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_escaped(&reply);
+    stop(running);
+}
+
+#[test]
+fn a_json_string_with_cr_lf_comes_back_escaped_in_the_rejection() {
+    let running = running();
+    let reply = exchange(
+        &running,
+        post(
+            "/search",
+            "application/json",
+            br#"{"kind":"x\r\nX-Injected: yes"}"#,
+        ),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    assert_escaped(&reply);
+    stop(running);
+}
+
+/// The log lines of this test binary.
+static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Recorder;
+
+impl log::Log for Recorder {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = record.args().to_string();
+        RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+#[test]
+fn a_rejections_log_line_has_no_raw_cr_lf() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&Recorder).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+    let running = running();
+    let reply = exchange(&running, get("/search?kind=logged%0D%0AFAKE%20LINE"));
+    assert_eq!(reply.status, 400);
+    stop(running);
+    let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
+    let line = records
+        .iter()
+        .find(|line| line.contains("logged"))
+        .expect("the rejection is logged (debug level)");
+    assert!(!line.contains(['\r', '\n']), "{line:?}");
+    assert!(line.contains(r"logged\r\nFAKE LINE"), "{line:?}");
+}
