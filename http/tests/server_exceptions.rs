@@ -1,5 +1,6 @@
 //! Exception handlers: the chain's order, `stop` ending it per request, handlers that do not
-//! apply, errors from middlewares, and a failing chain answered with a bare `400`.
+//! apply, errors from middlewares, and a failing chain answered with a bare `500` (a server
+//! fault) and an error-level log line.
 
 mod server_common;
 
@@ -260,29 +261,72 @@ impl ExceptionHandler for Broken {
 }
 
 #[test]
-fn an_exception_handler_returning_an_error_gives_a_bare_400() {
+fn an_exception_handler_returning_an_error_gives_a_bare_500() {
     let running = failing(teapot, |spec| {
         spec.exception_handler(Broken { panics: false })
     });
     let reply = connect_to(&running, "http").exchange(get("/"));
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 500);
     assert!(reply.body.is_empty(), "{:?}", reply.text());
     stop(running);
 }
 
 #[test]
-fn a_panicking_exception_handler_gives_a_bare_400() {
+fn a_panicking_exception_handler_gives_a_bare_500() {
     let running = failing(teapot, |spec| {
         spec.exception_handler(Broken { panics: true })
     });
     let mut client = connect_to(&running, "http");
     let reply = client.exchange(get("/"));
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 500);
     assert!(reply.body.is_empty(), "{:?}", reply.text());
     assert_eq!(
         client.exchange(get("/")).status,
-        400,
+        500,
         "the connection goes on"
     );
     stop(running);
+}
+
+/// The log lines of this test binary, with their levels.
+static RECORDS: std::sync::Mutex<Vec<(log::Level, String)>> = std::sync::Mutex::new(Vec::new());
+
+struct Recorder;
+
+impl log::Log for Recorder {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let entry = (record.level(), record.args().to_string());
+        RECORDS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+    }
+
+    fn flush(&self) {}
+}
+
+#[test]
+fn a_failing_exception_handler_is_an_error_level_log_line() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&Recorder).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+    let running = failing(
+        || "a marker for the failing handler's log line".into(),
+        |spec| spec.exception_handler(Broken { panics: false }),
+    );
+    assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 500);
+    stop(running);
+    let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        records.iter().any(|(level, line)| *level == log::Level::Error
+            && line.contains("an exception handler failed")
+            && line.contains("a marker for the failing handler's log line")),
+        "{records:?}"
+    );
 }

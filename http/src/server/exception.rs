@@ -19,8 +19,8 @@ use crate::server::router::ParamError;
 /// registered handler comes the default one: an [`HttpError`] becomes its status and message,
 /// anything else a `500` that says nothing of the cause.
 ///
-/// If a handler itself fails (returns an error or panics), the answer is a bare `400` and a
-/// log line — Hyperf's safe caller.
+/// If a handler itself fails (returns an error or panics), the answer is a bare `500` (a
+/// server fault, whatever the error was) and an error-level log line.
 ///
 /// ```
 /// use hyperf_http::server::{ExceptionHandler, Propagation};
@@ -149,7 +149,7 @@ fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
         })
 }
 
-/// Runs the chain for `error`; `None` if a handler failed (the caller answers `400`).
+/// Runs the chain for `error`; `None` if a handler failed (the caller answers `500`).
 pub(crate) fn handle(handlers: &[Registered], error: &BoxError) -> Option<Response> {
     let mut response = Response::new(Body::empty());
     let mut propagation = Propagation::default();

@@ -217,11 +217,12 @@ impl Pipeline {
         Next::new(chain, &core).run(request)
     }
 
-    /// Step 8: the exception handlers, or a bare `400` if they fail.
+    /// Step 8: the exception handlers, or a bare `500` if one of them fails (a server fault,
+    /// logged by `exception::handle`).
     fn recover(&self, error: BoxError) -> (Response, Option<Arc<BoxError>>) {
         let response = exception::handle(&self.exception_handlers, &error).unwrap_or_else(|| {
             let mut bare = Response::new(Body::empty());
-            *bare.status_mut() = StatusCode::BAD_REQUEST;
+            *bare.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             bare
         });
         (response, Some(Arc::new(error)))
