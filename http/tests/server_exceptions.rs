@@ -324,9 +324,11 @@ fn a_failing_exception_handler_is_an_error_level_log_line() {
     stop(running);
     let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
     assert!(
-        records.iter().any(|(level, line)| *level == log::Level::Error
-            && line.contains("an exception handler failed")
-            && line.contains("a marker for the failing handler's log line")),
+        records
+            .iter()
+            .any(|(level, line)| *level == log::Level::Error
+                && line.contains("an exception handler failed")
+                && line.contains("a marker for the failing handler's log line")),
         "{records:?}"
     );
 }

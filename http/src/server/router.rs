@@ -970,3 +970,34 @@ fn dynamic_regex(parts: &[Part], pattern: &str) -> Result<(Regex, Vec<Arc<str>>)
     let regex = Regex::new(&source).map_err(|e| invalid(pattern, e.to_string()))?;
     Ok((regex, names))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose parse error echoes what it was given, as many do.
+    #[derive(Debug)]
+    struct Echo;
+
+    impl FromStr for Echo {
+        type Err = String;
+
+        fn from_str(text: &str) -> Result<Self, String> {
+            Err(format!("{text}: no such thing"))
+        }
+    }
+
+    #[test]
+    fn a_param_errors_reason_has_its_control_characters_escaped() {
+        let params = Params {
+            entries: vec![(Arc::from("kind"), "x\r\nX-Injected: yes".to_string())],
+        };
+        let error = params.parse::<Echo>("kind").unwrap_err();
+        let message = error.to_string();
+        assert!(!message.contains(['\r', '\n']), "{message:?}");
+        assert_eq!(
+            message,
+            r#"route parameter "kind": x\r\nX-Injected: yes: no such thing"#
+        );
+    }
+}
