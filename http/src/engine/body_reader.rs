@@ -317,6 +317,9 @@ impl Streaming {
         Some(self.buffered)
     }
 
+    /// Writes `100 Continue` straight to the socket. It cannot overtake a response to an
+    /// earlier pipelined request: the connection writes those before it hands the socket to a
+    /// reader that is to send one.
     fn write_continue(&mut self) -> Result<(), BodyError> {
         let deadline = self.engine.now_millis() + millis(self.engine.config.write_timeout);
         self.state.set_deadline(deadline, Deadline::Write);

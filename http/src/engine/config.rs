@@ -75,6 +75,7 @@ pub struct EngineConfig {
     pub(crate) linger_timeout: Duration,
     pub(crate) linger_bytes: usize,
     pub(crate) drain_bytes: usize,
+    pub(crate) max_buffered_output: usize,
     pub(crate) timer_tick: Duration,
     pub(crate) stack_size: usize,
 }
@@ -82,7 +83,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     /// The [`Limits`] defaults; 10,000 connections; a 10 s request timeout, 60 s keep-alive
     /// timeout, 30 s write timeout; a lingering close of up to 2 s and 64 KiB after a
-    /// refusal; up to 64 KiB of an unread streamed body drained; 64 KiB connection stacks.
+    /// refusal; up to 64 KiB of an unread streamed body drained; up to 64 KiB of pipelined
+    /// responses buffered before they are written; 64 KiB connection stacks.
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
@@ -95,6 +97,7 @@ impl Default for EngineConfig {
             linger_timeout: Duration::from_secs(2),
             linger_bytes: 64 * 1024,
             drain_bytes: 64 * 1024,
+            max_buffered_output: 64 * 1024,
             timer_tick: Duration::from_millis(100),
             stack_size: 64 * 1024,
         }
@@ -191,6 +194,19 @@ impl EngineConfig {
     /// closes.
     pub fn drain_bytes(mut self, bytes: usize) -> Self {
         self.drain_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of responses to pipelined requests a connection buffers before it writes
+    /// them. Responses to requests that arrived together are written in one batch, once no
+    /// further request is buffered; past this many bytes the batch is written at once
+    /// instead, which blocks (for at most the [write timeout](Self::write_timeout)) while the
+    /// client does not read, and so holds no more memory for a client that pipelines many
+    /// requests and never reads their responses. A connection's output buffer thus holds at
+    /// most this much plus one response (bodies of 16 KiB and more are never buffered: they
+    /// are written straight from the handler's bytes). 0 writes every response on its own.
+    pub fn max_buffered_output(mut self, bytes: usize) -> Self {
+        self.max_buffered_output = bytes;
         self
     }
 

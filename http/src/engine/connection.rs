@@ -89,7 +89,12 @@ impl ReadBuffer {
     /// Reads once from `source`, first making room if the buffer is full: growing it up to
     /// `limit` bytes when what is unread fills its whole size.
     fn read_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
-        if self.end == self.data.len() {
+        if self.size > INITIAL_READ_BUFFER && self.end < INITIAL_READ_BUFFER {
+            // What grew the buffer has been consumed and the rest fits the initial size:
+            // back to it now, not only once the connection is idle — a client that keeps
+            // pipelining would otherwise keep a large head's buffer for good.
+            self.shrink();
+        } else if self.end == self.data.len() {
             if self.end >= self.size {
                 self.size = (self.size * 2).min(limit.max(self.size + 1));
             }
@@ -114,6 +119,17 @@ impl ReadBuffer {
             self.data = fresh;
         }
         self.data.resize(self.data.capacity(), 0);
+    }
+
+    /// Goes back to [`INITIAL_READ_BUFFER`], keeping what is unread (which must fit), in
+    /// fresh memory: reclaiming the old buffer in place would keep its large allocation.
+    fn shrink(&mut self) {
+        debug_assert!(self.end <= INITIAL_READ_BUFFER);
+        self.size = INITIAL_READ_BUFFER;
+        let mut fresh = BytesMut::with_capacity(INITIAL_READ_BUFFER);
+        fresh.extend_from_slice(self.filled());
+        fresh.resize(INITIAL_READ_BUFFER, 0);
+        self.data = fresh;
     }
 
     /// Puts `bytes` back in front of what is unread (what a streamed body's reader read past
@@ -144,8 +160,7 @@ impl ReadBuffer {
     /// Gives back memory a large request needed, once nothing is buffered.
     fn shrink_when_empty(&mut self) {
         if self.is_empty() && self.size > INITIAL_READ_BUFFER {
-            self.size = INITIAL_READ_BUFFER;
-            self.data = BytesMut::zeroed(INITIAL_READ_BUFFER);
+            self.shrink();
         }
     }
 }
@@ -329,7 +344,14 @@ impl Connection {
         });
         self.unsent.push(scope);
         let keep_alive = written?;
-        if !keep_alive || self.input.is_empty() {
+        // Pipelined responses are batched while more requests are buffered, but only up to
+        // the bound: a client that pipelines many requests and never reads would otherwise
+        // make the connection hold every response (tens of megabytes) instead of blocking on
+        // the socket, where the write timeout bounds it.
+        if !keep_alive
+            || self.input.is_empty()
+            || self.output.len() > self.shared.config.max_buffered_output
+        {
             self.flush()?;
         }
         Ok(keep_alive)
@@ -404,6 +426,7 @@ impl Connection {
                 let wanted = usize::try_from(length).unwrap_or(usize::MAX);
                 let buffered = self.input.take(wanted);
                 let send_continue = head.expect_continue && (buffered.len() as u64) < length;
+                self.flush_before_continue(send_continue)?;
                 Streaming::with_length(stream, buffered, length, send_continue, engine, state)
             }
             Framing::Chunked => {
@@ -411,10 +434,21 @@ impl Connection {
                 // reader takes everything buffered and gives back what follows the body.
                 let buffered = self.input.take_all();
                 let send_continue = head.expect_continue && buffered.is_empty();
+                self.flush_before_continue(send_continue)?;
                 Streaming::chunked(stream, buffered, max_bytes, send_continue, engine, state)
             }
         };
         Ok(BodyReader::new(streaming))
+    }
+
+    /// Writes the responses to earlier pipelined requests before a streamed body's reader may
+    /// send `100 Continue`: the reader writes it straight to the socket, and an interim
+    /// response must not overtake a final response to an earlier request.
+    fn flush_before_continue(&mut self, send_continue: bool) -> Result<(), Stop> {
+        if send_continue && !self.output.is_empty() {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Takes a streamed body back from its reader once the handler has returned; whether the
@@ -507,6 +541,7 @@ impl Connection {
     }
 
     fn send_continue(&mut self) -> Result<(), Stop> {
+        // Behind the responses to earlier pipelined requests, in the same output.
         self.output.extend_from_slice(CONTINUE);
         self.flush()
     }
@@ -792,6 +827,53 @@ mod tests {
         buffer.consume(3000);
         buffer.shrink_when_empty();
         assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
+    }
+
+    /// A buffer grown to 4,000 bytes by a 2,500-byte head, which is taken off it, and
+    /// `after` (at most 1,500 bytes) left unread.
+    fn grown_by_a_large_head(after: &[u8]) -> (ReadBuffer, Bytes) {
+        let mut buffer = ReadBuffer::new();
+        fill(&mut buffer, &[b'h'; 2500], 4000);
+        fill(&mut buffer, after, 4000);
+        assert_eq!(buffer.data.len(), 4000);
+        // Kept alive, as a handler keeping a header value keeps it.
+        let head = buffer.take_shared(2500);
+        (buffer, head)
+    }
+
+    #[test]
+    fn a_grown_buffer_shrinks_once_the_unread_rest_fits_while_requests_keep_coming() {
+        let (mut buffer, _head) = grown_by_a_large_head(b"GET /a HTTP/1.1\r\n");
+        // The next request's rest arrives: the buffer is not empty at any point.
+        fill(&mut buffer, b"\r\nGET /b", 4000);
+        assert_eq!(buffer.filled(), b"GET /a HTTP/1.1\r\n\r\nGET /b");
+        assert_eq!(buffer.size, INITIAL_READ_BUFFER);
+        assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
+        // Fresh memory, not the large allocation reclaimed.
+        assert_eq!(buffer.data.capacity(), INITIAL_READ_BUFFER);
+    }
+
+    #[test]
+    fn a_grown_buffer_stays_grown_while_its_unread_bytes_do_not_fit_the_initial_size() {
+        let (mut buffer, _head) = grown_by_a_large_head(&[b'n'; 1500]);
+        drop(buffer.take_shared(10));
+        fill(&mut buffer, &[b'n'; 100], 4000);
+        // 1,590 bytes unread: more than the initial size holds.
+        assert_eq!(buffer.filled().len(), 1590);
+        assert_eq!(buffer.size, 4000);
+        // Once the unread rest fits, the next read shrinks it.
+        drop(buffer.take_shared(1000));
+        fill(&mut buffer, b"x", 4000);
+        assert_eq!(buffer.filled().len(), 591);
+        assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
+    }
+
+    #[test]
+    fn a_head_larger_than_the_initial_size_still_grows_the_buffer_after_a_shrink() {
+        let (mut buffer, _head) = grown_by_a_large_head(b"");
+        fill(&mut buffer, &[b'a'; 2500], 4000);
+        assert_eq!(buffer.filled(), &[b'a'; 2500][..]);
+        assert!(buffer.size >= 2500);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub(crate) fn bind(addr: impl ToSocketAddrs, config: &EngineConfig) -> io::Resul
 /// a `SO_REUSEPORT` group).
 pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
     let max = shared.config.max_connections;
+    let mut failures = Throttle::new(ACCEPT_WARNING_INTERVAL);
     loop {
         // Past the limit, connections wait in the kernel's backlog (a stop empties it).
         while shared.active() >= max && !shared.stopping.load(Ordering::Acquire) {
@@ -64,8 +65,15 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors or memory, or a connection reset before it was accepted:
-                // never fatal, but do not spin on it.
-                log::warn!("accept failed: {error}");
+                // never fatal, but do not spin on it — nor flood the log: out of descriptors,
+                // this fails every 10 ms until connections close.
+                match failures.note(Instant::now()) {
+                    Some(0) => log::warn!("accept failed: {error}"),
+                    Some(suppressed) => log::warn!(
+                        "accept failed: {error} ({suppressed} more failures since the last warning)"
+                    ),
+                    None => {}
+                }
                 may::coroutine::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -85,6 +93,44 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
     // free to bind again.
     drop(listener);
     shared.accept_ended.resume();
+}
+
+/// The least time between two warnings of failed accepts.
+const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Lets one event through per interval and counts the others, so that a failure repeating
+/// in a loop is logged about once per interval with the count of those left out. Times are
+/// passed in, so that tests need not wait.
+#[derive(Debug)]
+struct Throttle {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn new(interval: Duration) -> Self {
+        Throttle {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Notes an event at `now`: `Some` with how many events were left out since the last one
+    /// let through when this one is to be reported, `None` when it is left out.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.saturating_duration_since(last) < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
 }
 
 /// Registers `stream` and spawns the coroutine that serves it.
@@ -177,4 +223,41 @@ pub(crate) fn wake_address(local: SocketAddr) -> SocketAddr {
         });
     }
     address
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_event_is_reported_with_nothing_left_out() {
+        let mut throttle = Throttle::new(Duration::from_secs(1));
+        assert_eq!(throttle.note(Instant::now()), Some(0));
+    }
+
+    #[test]
+    fn events_within_the_interval_are_left_out_and_counted_in_the_next_report() {
+        let mut throttle = Throttle::new(Duration::from_secs(1));
+        let start = Instant::now();
+        assert_eq!(throttle.note(start), Some(0));
+        // An accept failing every 10 ms for just under a second: 99 more failures.
+        for n in 1..100 {
+            assert_eq!(throttle.note(start + Duration::from_millis(10 * n)), None);
+        }
+        assert_eq!(throttle.note(start + Duration::from_secs(1)), Some(99));
+        assert_eq!(
+            throttle.note(start + Duration::from_millis(1500)),
+            None,
+            "the interval counts from the last report"
+        );
+        assert_eq!(throttle.note(start + Duration::from_secs(2)), Some(1));
+    }
+
+    #[test]
+    fn an_event_after_a_quiet_spell_is_reported_at_once() {
+        let mut throttle = Throttle::new(Duration::from_secs(1));
+        let start = Instant::now();
+        throttle.note(start);
+        assert_eq!(throttle.note(start + Duration::from_secs(60)), Some(0));
+    }
 }

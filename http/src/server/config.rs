@@ -82,6 +82,7 @@ struct EngineSettings {
     linger_timeout: Option<f64>,
     linger_bytes: Option<usize>,
     drain_bytes: Option<usize>,
+    max_buffered_output: Option<usize>,
     reuse_port: Option<bool>,
 }
 
@@ -197,6 +198,9 @@ impl EngineSettings {
         }
         if let Some(v) = self.drain_bytes {
             config = config.drain_bytes(v);
+        }
+        if let Some(v) = self.max_buffered_output {
+            config = config.max_buffered_output(v);
         }
         if let Some(v) = self.reuse_port {
             config = config.reuse_port(v);
