@@ -26,8 +26,10 @@
 //!   after any blocking call (a lock, a channel, I/O, a sleep), so a reference into a
 //!   `thread_local!` (or a crate that keeps per-task state in one, such as `tracing`'s current
 //!   span) must not be held across such a call. Per-coroutine state belongs in [`Context`].
-//! - **Fit the stack.** Coroutine stacks are fixed-size (may's default 32 KiB; see
-//!   [`Config::stack_size`] and [`Builder::stack_size`]); an overflow crashes the process.
+//! - **Fit the stack.** Coroutine stacks are fixed-size (128 KiB unless configured; see
+//!   [`Config::stack_size`] and [`Builder::stack_size`]); an overflow hits the guard page
+//!   under the stack and ends the process. Deep recursion belongs on a coroutine spawned with
+//!   a larger stack.
 //! - **Do not block the OS thread.** `std::thread::sleep`, std locks held long, blocking file
 //!   or DNS I/O stall every coroutine on that worker thread: use `may::coroutine::sleep`, the
 //!   toolkit here and `may::net`.

@@ -80,11 +80,21 @@ pub struct EngineConfig {
     pub(crate) stack_size: usize,
 }
 
+impl EngineConfig {
+    /// The connection coroutine's stack size unless set: 256 KiB. The server's own request
+    /// path at its deepest — a `Json` body at the default depth of 32 levels, in and back out
+    /// as `Json`, behind a middleware, the exception chain and the access log — was measured
+    /// at 29 KiB in an optimised build and about 90 KiB in a debug one (`cargo run --release
+    /// -p benches --bin stack_use`, README "Limits and their defaults"), which leaves at least
+    /// twice that for the handler's own code.
+    pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+}
+
 impl Default for EngineConfig {
     /// The [`Limits`] defaults; 10,000 connections; a 10 s request timeout, 60 s keep-alive
     /// timeout, 30 s write timeout; a lingering close of up to 2 s and 64 KiB after a
     /// refusal; up to 64 KiB of an unread streamed body drained; up to 64 KiB of pipelined
-    /// responses buffered before they are written; 64 KiB connection stacks.
+    /// responses buffered before they are written; 256 KiB connection stacks.
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
@@ -99,7 +109,7 @@ impl Default for EngineConfig {
             drain_bytes: 64 * 1024,
             max_buffered_output: 64 * 1024,
             timer_tick: Duration::from_millis(100),
-            stack_size: 64 * 1024,
+            stack_size: EngineConfig::DEFAULT_STACK_SIZE,
         }
     }
 }
@@ -217,8 +227,13 @@ impl EngineConfig {
         self
     }
 
-    /// The stack size of each connection's coroutine, in which handlers run. Untouched stack
-    /// pages cost no memory; an overflow crashes the process.
+    /// The stack size of each connection's coroutine, in which middlewares, extractors and
+    /// handlers run (default [`DEFAULT_STACK_SIZE`](Self::DEFAULT_STACK_SIZE), 256 KiB).
+    /// Untouched stack pages cost no memory: an idle connection keeps resident only the pages
+    /// its deepest request touched. A stack is fixed: an overflow (a handler's own deep
+    /// recursion) hits the guard page under it and ends the process, so raise this for
+    /// handlers that recurse deeply, or move such work to a coroutine or thread with a stack
+    /// of its own (`runtime::Builder::stack_size`).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self

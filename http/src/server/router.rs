@@ -422,7 +422,7 @@ impl RouteRef<'_> {
     /// deserialised. Instead of the server's
     /// ([`ServerSpec::json_depth`](crate::server::ServerSpec::json_depth), by default
     /// [`ServerSpec::DEFAULT_JSON_DEPTH`](crate::server::ServerSpec::DEFAULT_JSON_DEPTH), 32).
-    /// Deserialising recurses once per level on the connection's coroutine stack (64 KiB by
+    /// Deserialising recurses once per level on the connection's coroutine stack (256 KiB by
     /// default, and an overflow ends the process): raise it only with the stack
     /// ([`EngineConfig::stack_size`](crate::EngineConfig::stack_size)). `serde_json` refuses
     /// more than 128 levels itself.

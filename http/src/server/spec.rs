@@ -62,13 +62,13 @@ impl ServerSpec {
 
     /// How deep a `Json` body may nest unless set: 32 levels of arrays and objects. Real APIs
     /// nest a handful of levels, and deserialising recurses once per level on the connection's
-    /// 64 KiB coroutine stack (a `serde_json::Value` of 120 levels overflows it and ends the
-    /// process), so the limit keeps that stack's use bounded: measured in an optimised build,
-    /// about 0.5 KiB a level (a `Value`, a tagged enum's ignored field), so 32 levels take
-    /// ~17 KiB of the 64. An unoptimised (debug) build takes about 2 KiB a level and has room
-    /// for only ~18: lower the depth, or raise
-    /// [`EngineConfig::stack_size`], to send deep bodies to a debug build. See
-    /// [`json_depth`](Self::json_depth).
+    /// coroutine stack (a `serde_json::Value` of 120 levels overflowed the former 64 KiB stack
+    /// and ended the process), so the limit keeps that stack's use bounded. Measured whole
+    /// request paths (`cargo run --release -p benches --bin stack_use`): about 0.6 KiB a level
+    /// in an optimised build and 2 KiB in a debug one, on top of 9 and 26 KiB; 32 levels take
+    /// 29 KiB (debug: about 90 KiB) of the default 256 KiB
+    /// ([`EngineConfig::DEFAULT_STACK_SIZE`]). A deeper limit needs a larger
+    /// [`EngineConfig::stack_size`]. See [`json_depth`](Self::json_depth).
     pub const DEFAULT_JSON_DEPTH: usize = 32;
 
     /// The longest body the body extractors (`Json`, `Form`, `Bytes`, `String`) take on this
