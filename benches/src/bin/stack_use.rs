@@ -11,7 +11,9 @@
 //! (`idle_coroutines(0)`), sends each case on a connection of its own, and reads may's report
 //! for that connection's coroutine from the child's output once the connection has closed.
 //!
-//! The cases: JSON nested `depth` deep, in through `Json<T>` and back out as `Json<T>`, for a
+//! The cases: JSON nested `depth` deep (the body's whole nesting, as the `Json` extractor's
+//! depth limit counts it: at the default limit, 32, the deepest body it accepts), in through
+//! `Json<T>` and back out as `Json<T>`, for a
 //! `serde_json::Value`, an internally tagged enum that buffers an unknown nested field
 //! through serde's recursive content type, and a recursive struct; the largest head the
 //! default limits accept (100 fields in 64 KiB), a long query and a large form; a handler's
@@ -83,18 +85,18 @@ fn main() {
             post_json("/value", &nested_arrays(depth)),
         );
         measure(
-            &format!("Json<tagged enum>, ignored field {depth} deep"),
+            &format!("Json<tagged enum>, {depth} deep (the ignored field)"),
             post_json(
                 "/tagged",
                 &format!(
                     r#"{{"type":"A","name":"x","junk":{}}}"#,
-                    nested_objects(depth)
+                    nested_objects(depth - 1)
                 ),
             ),
         );
         measure(
             &format!("Json<recursive struct>, {depth} deep, echoed"),
-            post_json("/comment", &nested_comments(depth)),
+            post_json("/comment", &nested_comments(depth / 2)),
         );
     }
     stop(child);
@@ -199,11 +201,12 @@ fn nested_arrays(depth: usize) -> String {
     format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
 }
 
-fn nested_comments(depth: usize) -> String {
+/// `comments` comments, each the only reply of the one before: two JSON levels each.
+fn nested_comments(comments: usize) -> String {
     format!(
         "{}[]{}",
-        r#"{"text":"x","replies":["#.repeat(depth - 1) + r#"{"text":"x","replies":"#,
-        "}]".repeat(depth - 1) + "}"
+        r#"{"text":"x","replies":["#.repeat(comments - 1) + r#"{"text":"x","replies":"#,
+        "}]".repeat(comments - 1) + "}"
     )
 }
 

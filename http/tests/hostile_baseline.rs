@@ -1,0 +1,143 @@
+//! After every attack of the hostile-input suite, with the default configuration, the server
+//! is back where it started: no connection left open, no descriptor leaked, and the next
+//! client served. (The attacks' own answers are checked one by one in `hostile_extract` and
+//! `hostile_engine`; this checks what they leave behind.)
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hyperf_http::server::{Form, Json, Router, ServerSpec};
+use hyperf_http::{Engine, EngineConfig};
+use serde::Deserialize;
+
+/// An internally tagged enum: serde buffers an ignored field through its recursive `Content`.
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum Shape {
+    A {
+        #[allow(dead_code)]
+        name: String,
+    },
+}
+
+/// A recursive type.
+#[derive(Deserialize)]
+struct Comment {
+    #[allow(dead_code)]
+    replies: Vec<Comment>,
+}
+
+fn engine() -> Engine {
+    let mut router = Router::new();
+    router.get("/ping", || "pong").unwrap();
+    router.get("/large", || "x".repeat(16_383)).unwrap();
+    router
+        .post("/value", |Json(_): Json<serde_json::Value>| "ok")
+        .unwrap();
+    router.post("/shape", |Json(_): Json<Shape>| "ok").unwrap();
+    router
+        .post("/comment", |Json(_): Json<Comment>| "ok")
+        .unwrap();
+    router
+        .post("/form", |Form(form): Form<Vec<(String, String)>>| {
+            form.len().to_string()
+        })
+        .unwrap();
+    let service = ServerSpec::new("http", "127.0.0.1", 0)
+        .router(router)
+        .into_service();
+    Engine::start_shared("127.0.0.1:0", EngineConfig::default(), service).unwrap()
+}
+
+fn post(path: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn nested_objects(levels: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
+}
+
+/// Sends `request` on a connection of its own and reads until the server closes it; the
+/// status of the first response.
+fn attack(engine: &Engine, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(engine.local_addr()).unwrap();
+    // A guard against a hang only: every case ends with the server's close.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This process's open descriptors.
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Waits until the engine has no connection left, for at most `within`.
+fn wait_for_no_connections(engine: &Engine, within: Duration) {
+    let deadline = Instant::now() + within;
+    while engine.connections() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections still open",
+            engine.connections()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is_served() {
+    let engine = engine();
+    let before = descriptors();
+    let json = "application/json";
+    assert_eq!(
+        attack(&engine, &post("/value", json, &nested_objects(120))),
+        400
+    );
+    let junk = format!(
+        r#"{{"type":"A","name":"x","junk":{}}}"#,
+        nested_objects(100)
+    );
+    assert_eq!(attack(&engine, &post("/shape", json, &junk)), 400);
+    let thread = format!("{}{}", r#"{"replies":["#.repeat(100), "]}".repeat(100));
+    assert_eq!(attack(&engine, &post("/comment", json, &thread)), 400);
+    let form = "a=b&".repeat(2 * 1024 * 1024 / 4) + "c";
+    let urlencoded = "application/x-www-form-urlencoded";
+    assert_eq!(attack(&engine, &post("/form", urlencoded, &form)), 413);
+    // A 60 KB header, then pipelined requests for 16 KiB responses, read only once all are
+    // sent (the server writes under its output bound meanwhile).
+    let mut pipelined = format!(
+        "GET /large HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(60_000)
+    )
+    .into_bytes();
+    for _ in 0..200 {
+        pipelined.extend_from_slice(b"GET /large HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    assert_eq!(attack(&engine, &pipelined), 200);
+
+    wait_for_no_connections(&engine, Duration::from_secs(10));
+    assert_eq!(descriptors(), before, "descriptors leaked");
+    assert_eq!(
+        attack(
+            &engine,
+            b"GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        ),
+        200
+    );
+    engine.stop(Duration::from_secs(1));
+}
