@@ -198,12 +198,12 @@ where
             f,
             task,
         } = *self;
-        let result = run(id, parent, || f(&task));
+        let (result, retire) = run(id, parent, || f(&task));
         // A cancellation that did not come through the task (may's handle of the coroutine,
         // kept from elsewhere) is set on the coroutine for good too.
         let cancelled = result.as_ref().is_err_and(is_cancellation);
         match task.finish(result) {
-            AfterTask::Reuse if !cancelled => AfterTask::Reuse,
+            AfterTask::Reuse if !cancelled && !retire => AfterTask::Reuse,
             _ => AfterTask::Retire,
         }
     }
@@ -218,14 +218,16 @@ fn id_or_top_level() -> u64 {
 }
 
 /// The body of every coroutine of this crate: the user's function, then its defers (LIFO, each
-/// isolated), then its context is released.
-fn run<F, T>(id: u64, parent: u64, f: F) -> Result<T, Panic>
+/// isolated), then its context is released. Also whether the task asked for its coroutine to
+/// end with it ([`retire_coroutine`]).
+fn run<F, T>(id: u64, parent: u64, f: F) -> (Result<T, Panic>, bool)
 where
     F: FnOnce() -> T,
 {
     let frame = Frame::new(id, parent);
     let result = frame.run_current(|| catch_unwind(AssertUnwindSafe(f)));
     let cancelled = result.as_ref().is_err_and(is_cancellation);
+    let retire = frame.retires();
     frame.end(cancelled);
     match &result {
         Ok(_) => {}
@@ -239,7 +241,25 @@ where
         }
     }
     FINISHED.fetch_add(1, Ordering::AcqRel);
-    result
+    (result, retire)
+}
+
+/// Asks that the coroutine running the current task end with it, rather than park and run a
+/// later spawn's task (see the crate docs, "Worker coroutines"). For a task that ran deep into
+/// its stack: a reused coroutine keeps every stack page it ever touched resident, while an
+/// ended one gives them back. `false`, and nothing done, outside a task's own body: outside a
+/// coroutine of this crate, or inside a [`scope`] (which has no coroutine of its own).
+///
+/// ```
+/// let handle = runtime::spawn(|| {
+///     // ... a deep recursion ...
+///     runtime::retire_coroutine()
+/// });
+/// assert!(handle.join().unwrap());
+/// assert!(!runtime::retire_coroutine()); // not in a coroutine
+/// ```
+pub fn retire_coroutine() -> bool {
+    with_frame(|frame| frame.is_some_and(Frame::retire))
 }
 
 /// Runs `f` as a coroutine of its own without spawning one: for its duration the caller has a
@@ -304,7 +324,7 @@ pub fn scope<T>(f: impl FnOnce() -> T) -> T {
 /// ```
 pub fn scope_open<T>(f: impl FnOnce() -> T) -> (T, OpenScope) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let frame = Frame::new(id, 0);
+    let frame = Frame::for_scope(id);
     let result = frame.run_as_child(|| catch_unwind(AssertUnwindSafe(f)));
     let open = OpenScope { frame: Some(frame) };
     match result {

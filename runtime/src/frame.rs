@@ -19,6 +19,9 @@ pub(crate) struct Frame {
     /// Only this coroutine touches its defers, so no lock.
     defers: RefCell<Defers>,
     context: ContextCell,
+    /// For a task's frame, whether its coroutine must end with it (`retire_coroutine`);
+    /// `None` for a scope's, which has no coroutine of its own.
+    retire: Cell<Option<bool>>,
 }
 
 may::coroutine_local!(static CURRENT: Cell<*const Frame> = Cell::new(ptr::null()));
@@ -92,14 +95,22 @@ impl Drop for Restore {
 }
 
 impl Frame {
-    /// A frame with no defers and an empty context.
+    /// A task's frame, with no defers and an empty context.
     pub(crate) fn new(id: u64, parent: u64) -> Self {
         Frame {
             id,
             parent: Cell::new(parent),
             defers: RefCell::new(Defers::default()),
             context: ContextCell::default(),
+            retire: Cell::new(Some(false)),
         }
+    }
+
+    /// A scope's frame (`scope_open`): a task's, but for the coroutine it does not own.
+    pub(crate) fn for_scope(id: u64) -> Self {
+        let frame = Frame::new(id, 0);
+        frame.retire.set(None);
+        frame
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -108,6 +119,20 @@ impl Frame {
 
     pub(crate) fn parent(&self) -> u64 {
         self.parent.get()
+    }
+
+    /// Asks that the coroutine end with this frame's task rather than be reused; `false` for
+    /// a scope's frame.
+    pub(crate) fn retire(&self) -> bool {
+        let is_task = self.retire.get().is_some();
+        if is_task {
+            self.retire.set(Some(true));
+        }
+        is_task
+    }
+
+    pub(crate) fn retires(&self) -> bool {
+        self.retire.get() == Some(true)
     }
 
     pub(crate) fn context(&self) -> &ContextCell {

@@ -88,8 +88,8 @@ mod workers;
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
 pub use crate::coroutine::{
-    Builder, JoinHandle, OpenScope, Stats, id, in_coroutine, parent_id, scope, scope_open, spawn,
-    stats,
+    Builder, JoinHandle, OpenScope, Stats, id, in_coroutine, parent_id, retire_coroutine, scope,
+    scope_open, spawn, stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
 pub use crate::panic::{Panic, is_cancelled, panic_message};

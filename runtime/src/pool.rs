@@ -332,6 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn a_task_that_retires_its_coroutine_ends_it_instead_of_pooling_it() {
+        let stack = 5064;
+        let (ended, coroutine_ended) = mpsc::channel();
+        let task = builder(stack)
+            .spawn(move || {
+                mark(Some(ended));
+                crate::retire_coroutine()
+            })
+            .unwrap();
+        let id = task.id();
+        assert!(task.join().unwrap());
+        assert_ended_unpooled(&coroutine_ended, id, stack);
+    }
+
+    #[test]
+    fn retiring_from_a_scope_does_nothing_and_says_so() {
+        let stack = 5072;
+        let task = builder(stack)
+            .spawn(|| crate::scope(crate::retire_coroutine))
+            .unwrap();
+        assert!(!task.join().unwrap());
+        wait_idle(stack, 1);
+    }
+
+    #[test]
     fn a_spawn_runs_on_the_coroutine_a_finished_task_left_parked() {
         let stack = 5000;
         let first = park_a_marked_worker(stack, None);
