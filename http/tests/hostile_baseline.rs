@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hyperf_http::server::{Form, Json, Router, ServerSpec};
@@ -27,6 +28,9 @@ struct Comment {
     #[allow(dead_code)]
     replies: Vec<Comment>,
 }
+
+/// The tests count the process's descriptors: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn engine() -> Engine {
     let mut router = Router::new();
@@ -101,6 +105,9 @@ fn wait_for_no_connections(engine: &Engine, within: Duration) {
 
 #[test]
 fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is_served() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let engine = engine();
     let before = descriptors();
     let json = "application/json";
@@ -139,5 +146,50 @@ fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is
         ),
         200
     );
+    engine.stop(Duration::from_secs(1));
+}
+
+/// Recurses until the stack is `depth` bytes below `entry`, each level writing a 2 KiB frame.
+#[inline(never)]
+fn recurse_to(entry: usize, depth: usize) -> u8 {
+    let frame = std::hint::black_box([0xa5u8; 2048]);
+    if entry - std::ptr::addr_of!(frame) as usize >= depth {
+        return frame[0];
+    }
+    recurse_to(entry, depth).wrapping_add(frame[2047])
+}
+
+#[test]
+fn a_handler_that_goes_deep_into_its_stack_shows_in_the_stack_high_water() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut router = Router::new();
+    router
+        .get("/deep", || {
+            let entry = 0u8;
+            // 100 KiB below the handler: past 6/16 of the default 256 KiB stack counted from
+            // the connection's entry, short of 10/16.
+            let entry = std::ptr::addr_of!(entry) as usize;
+            std::hint::black_box(recurse_to(entry, 100 * 1024)).to_string()
+        })
+        .unwrap();
+    let service = ServerSpec::new("http", "127.0.0.1", 0)
+        .router(router)
+        .into_service();
+    let engine = Engine::start_shared("127.0.0.1:0", EngineConfig::default(), service).unwrap();
+    assert_eq!(engine.stack_high_water(), 0.0);
+    let request = b"GET /deep HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_eq!(attack(&engine, request), 200);
+    // Measured as the connection ends, just after its socket closed.
+    wait_for_no_connections(&engine, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.stack_high_water() == 0.0 {
+        assert!(Instant::now() < deadline, "no stack use recorded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let share = engine.stack_high_water();
+    // 100 KiB below the handler, which is 9 to 27 KiB below the connection's entry.
+    assert!((6.0 / 16.0..=8.0 / 16.0).contains(&share), "{share}");
     engine.stop(Duration::from_secs(1));
 }

@@ -19,6 +19,10 @@
 //! default limits accept (100 fields in 64 KiB), a long query and a large form; a handler's
 //! error through the exception chain; and a plain `GET` for comparison. A runtime spawn with a
 //! trivial body gives the runtime's own share of a spawned coroutine's stack.
+//!
+//! `stack_use --memory` measures memory with the default configuration instead: resident
+//! memory per idle keep-alive connection before and after a burst of the deepest accepted
+//! `Json` bodies, and the peak of one request with a body at the default body limit.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -32,9 +36,11 @@ const SPAWN_STACK: usize = 512 * 1024 + size_of::<usize>();
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--serve") {
-        serve();
-        return;
+    match args.get(1).map(String::as_str) {
+        Some("--serve") => return serve(true),
+        Some("--serve-default") => return serve(false),
+        Some("--memory") => return memory(),
+        _ => {}
     }
     let depths: Vec<usize> = match args.iter().position(|arg| arg == "--depths") {
         Some(at) => args[at + 1]
@@ -100,6 +106,131 @@ fn main() {
         );
     }
     stop(child);
+}
+
+/// Memory, with the default configuration: resident memory per idle keep-alive connection
+/// before and after each served the deepest `Json` body the default depth accepts (a reused
+/// stack keeps the pages a deep request touched), and the peak of one request with a body at
+/// the default body limit.
+fn memory() {
+    const CONNECTIONS: usize = 1_000;
+    let (child, port) = start_default();
+    let pid = child.id();
+    let base = status_kib(pid, "VmRSS:");
+    let mut connections: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    let keep_alive = |request: Vec<u8>| -> Vec<u8> {
+        String::from_utf8(request)
+            .expect("ASCII")
+            .replace("Connection: close\r\n", "")
+            .into_bytes()
+    };
+    let shallow = keep_alive(get("/", ""));
+    let deep = keep_alive(post_json("/value", &nested_objects(32)));
+    for stream in &mut connections {
+        answer_one(stream, &shallow);
+    }
+    let idle = status_kib(pid, "VmRSS:");
+    for stream in &mut connections {
+        answer_one(stream, &deep);
+    }
+    let after_deep = status_kib(pid, "VmRSS:");
+    let per = |kib: u64| kib as f64 / CONNECTIONS as f64;
+    println!(
+        "{CONNECTIONS} idle keep-alive connections: {:.1} KiB each after a GET, {:.1} KiB after a 32-deep Json<Value> each",
+        per(idle - base),
+        per(after_deep - base)
+    );
+    drop(connections);
+    // New connections after those closed: a reused coroutine would bring a deep one's pages.
+    let mut connections: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    for stream in &mut connections {
+        answer_one(stream, &shallow);
+    }
+    let after_new = status_kib(pid, "VmRSS:");
+    println!(
+        "then {CONNECTIONS} new ones after those closed: {:.1} KiB each after a GET",
+        per(after_new - base)
+    );
+    drop(connections);
+    stop(child);
+    let form = "a=b&".repeat(2 * 1024 * 1024 / 4 - 1);
+    let zeros = format!("[{}0]", "0,".repeat(2 * 1024 * 1024 / 2 - 2));
+    for (label, request) in [
+        (
+            "a 2 MiB form into Form<Vec<(String, String)>>",
+            post("/form", "application/x-www-form-urlencoded", &form),
+        ),
+        (
+            "a 2 MiB JSON array of zeros into Json<Value>",
+            post_json("/value", &zeros),
+        ),
+    ] {
+        let (child, port) = start_default();
+        let before = status_kib(child.id(), "VmHWM:");
+        let status = exchange(port, &request);
+        let peak = status_kib(child.id(), "VmHWM:");
+        println!(
+            "{label:<50} {status:<4} peak +{:.1} MiB",
+            (peak - before) as f64 / 1024.0
+        );
+        stop(child);
+    }
+}
+
+/// The child with the default configuration, and its port.
+fn start_default() -> (Child, u16) {
+    let mut child = Command::new(std::env::current_exe().expect("the tool's own path"))
+        .arg("--serve-default")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server process starts");
+    let mut output = BufReader::new(child.stdout.take().expect("piped"));
+    let port = read_line_with(&mut output, "port=")
+        .parse()
+        .expect("a port");
+    (child, port)
+}
+
+/// A field of `/proc/PID/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+        .expect("the field")
+}
+
+/// Sends `request` on a keep-alive connection and reads its one response (with a
+/// `Content-Length`).
+fn answer_one(stream: &mut TcpStream, request: &[u8]) {
+    stream.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        let read = stream.read(&mut chunk).expect("the answer");
+        assert!(read > 0, "the server closed a keep-alive connection");
+        answer.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|value| value.trim().to_owned())
+                })
+                .and_then(|value| value.parse().ok())
+                .expect("a Content-Length");
+            if answer.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
 }
 
 /// Reads the child's output until a line holding `marker`; what follows the marker.
@@ -211,7 +342,9 @@ fn nested_comments(comments: usize) -> String {
 }
 
 /// The child: the whole server, one worker, connection stacks measured by may.
-fn serve() {
+/// The child: the whole server on one worker; with `measuring`, connection stacks measured by
+/// may and never reused, otherwise the default configuration.
+fn serve(measuring: bool) {
     use hyperf_http::server::{
         AccessLog, AccessLogFormat, ExceptionHandler, Form, HttpError, Json, Propagation, Query,
         RequestId, Router, Server, ServerSpec,
@@ -251,8 +384,13 @@ fn serve() {
         }
     }
 
-    runtime::configure(runtime::Config::default().workers(1).idle_coroutines(0))
-        .expect("configured before the first spawn");
+    let config = runtime::Config::default().workers(1);
+    runtime::configure(if measuring {
+        config.idle_coroutines(0)
+    } else {
+        config
+    })
+    .expect("configured before the first spawn");
     // The runtime's own share of a spawned coroutine's stack.
     runtime::Builder::new()
         .name("trivial")
@@ -293,7 +431,11 @@ fn serve() {
         .middleware_with_priority(RequestId::new(), 10)
         .exception_handler(Marks)
         .access_log(AccessLog::new(AccessLogFormat::Combined))
-        .engine(EngineConfig::default().stack_size(MEASURING_STACK));
+        .engine(if measuring {
+            EngineConfig::default().stack_size(MEASURING_STACK)
+        } else {
+            EngineConfig::default()
+        });
     let server = Server::new()
         .worker_num(1)
         .handle_signals(false)

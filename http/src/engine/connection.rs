@@ -17,6 +17,7 @@ use crate::engine::body_reader::{BodyReader, Returned, Streaming};
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::BodyPolicy;
 use crate::engine::service::{Request, Response};
+use crate::engine::stack_probe::StackProbe;
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{
     ChunkedDecoder, DecodeError, Framing, Head, HeadInput, decode_head,
@@ -239,8 +240,34 @@ impl Connection {
         }
     }
 
-    /// Serves requests until the client leaves, a request is refused, or the engine stops.
-    pub(crate) fn serve(mut self) {
+    /// Serves requests until the client leaves, a request is refused, or the engine stops;
+    /// then looks how deep the connection's stack went (`stack_probe`): a coroutine that went
+    /// deep ends rather than be reused with those pages resident.
+    pub(crate) fn serve(self) {
+        let entry = 0u8;
+        let probe = StackProbe::new(
+            std::ptr::addr_of!(entry) as usize,
+            self.shared.config.stack_size,
+        );
+        let shared = Arc::clone(&self.shared);
+        self.serve_until_closed();
+        let Some(probe) = probe else { return };
+        let deepest = probe.deepest_written();
+        shared.stack_high_water.record(deepest);
+        if probe.is_deep(deepest) {
+            runtime::retire_coroutine();
+        }
+        if probe.is_near_full(deepest) {
+            log::warn!(
+                "a connection's coroutine wrote {} KiB or more into its {} KiB stack: raise \
+                 EngineConfig::stack_size before a deeper request overflows it",
+                deepest / 1024,
+                shared.config.stack_size / 1024
+            );
+        }
+    }
+
+    fn serve_until_closed(mut self) {
         let mut first = true;
         loop {
             match self.serve_one(first) {

@@ -8,6 +8,7 @@ mod listener;
 mod registry;
 mod service;
 mod spawner;
+mod stack_probe;
 mod timers;
 mod wire;
 
@@ -145,6 +146,27 @@ impl Engine {
     /// Requests served so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// The deepest any closed connection's coroutine wrote into its stack, as a share of the
+    /// [stack size](EngineConfig::stack_size), in sixteenths: 0, 1/16 … 10/16 (the deepest
+    /// point measured; a connection that went further shows as 10/16, and is logged as a
+    /// warning). Measured when each connection ends, by probes at whole sixteenths of the
+    /// stack, so it can read a sixteenth low; always 0 for a stack under 64 KiB. A share that
+    /// nears 10/16 says to raise the stack before a deeper request overflows it.
+    ///
+    /// ```
+    /// # use hyperf_http::{Engine, EngineConfig, Request, Response};
+    /// let engine = Engine::start("127.0.0.1:0", EngineConfig::default(), |_: Request| {
+    ///     Ok(Response::new("hi".into()))
+    /// })
+    /// .unwrap();
+    /// assert_eq!(engine.stack_high_water(), 0.0); // no connection has ended yet
+    /// # engine.stop(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn stack_high_water(&self) -> f64 {
+        let stack_size = self.shared.config.stack_size;
+        self.shared.stack_high_water.get() as f64 / stack_size as f64
     }
 
     /// Begins a drain ahead of a [`stop`](Self::stop): from now on every response closes its

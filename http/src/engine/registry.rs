@@ -2,6 +2,7 @@
 //! and latches through which the accept loop, the connections, the timer thread and a stop
 //! meet.
 
+use crate::engine::stack_probe::HighWater;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -29,6 +30,8 @@ pub(crate) struct EngineShared {
     /// closes its connection unless the client has already sent its next request.
     pub(crate) draining: AtomicBool,
     pub(crate) requests: AtomicU64,
+    /// How deep connections' stacks went (`stack_probe`).
+    pub(crate) stack_high_water: HighWater,
     epoch: Instant,
     connections: Mutex<HashMap<u64, Arc<ConnState>>>,
     next_connection: AtomicU64,
@@ -62,6 +65,7 @@ impl EngineShared {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            stack_high_water: HighWater::default(),
             epoch: Instant::now(),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),

@@ -156,6 +156,15 @@ impl RunningServer {
             .map(|(_, e)| e.local_addr())
     }
 
+    /// How deep the connections of server `name` went into their coroutine stacks, as a share
+    /// of the stack size ([`Engine::stack_high_water`]).
+    pub fn stack_high_water(&self, name: &str) -> Option<f64> {
+        self.engines
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.stack_high_water())
+    }
+
     /// Every server's name and address.
     pub fn local_addrs(&self) -> Vec<(&str, SocketAddr)> {
         self.engines
