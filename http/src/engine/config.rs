@@ -84,7 +84,7 @@ impl EngineConfig {
     /// The connection coroutine's stack size unless set: 256 KiB. The server's own request
     /// path at its deepest — a `Json` body at the default depth of 32 levels, in and back out
     /// as `Json`, behind a middleware, the exception chain and the access log — was measured
-    /// at 29 KiB in an optimised build and about 90 KiB in a debug one (`cargo run --release
+    /// at 28 KiB in an optimised build and 92 KiB in a debug one (`cargo run --release
     /// -p benches --bin stack_use`, README "Limits and their defaults"), which leaves at least
     /// twice that for the handler's own code.
     pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;

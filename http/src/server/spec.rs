@@ -66,7 +66,7 @@ impl ServerSpec {
     /// and ended the process), so the limit keeps that stack's use bounded. Measured whole
     /// request paths (`cargo run --release -p benches --bin stack_use`): about 0.6 KiB a level
     /// in an optimised build and 2 KiB in a debug one, on top of 9 and 26 KiB; 32 levels take
-    /// 29 KiB (debug: about 90 KiB) of the default 256 KiB
+    /// up to 28 KiB (debug: 92 KiB) of the default 256 KiB
     /// ([`EngineConfig::DEFAULT_STACK_SIZE`]). A deeper limit needs a larger
     /// [`EngineConfig::stack_size`]. See [`json_depth`](Self::json_depth).
     pub const DEFAULT_JSON_DEPTH: usize = 32;
