@@ -14,6 +14,7 @@ use http::{Method, StatusCode};
 use may::net::TcpStream;
 
 use crate::engine::body_reader::{BodyReader, Returned, Streaming};
+use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::BodyPolicy;
 use crate::engine::service::{Request, Response};
@@ -207,7 +208,7 @@ impl From<io::Error> for Stop {
 pub(crate) struct Connection {
     // Declared first, so dropped first — also when unwinding: the connection leaves the
     // engine's registry before its socket closes (see `ConnState::fd`).
-    _registration: Registration,
+    registration: Registration,
     stream: TcpStream,
     shared: Arc<EngineShared>,
     state: Arc<ConnState>,
@@ -229,7 +230,7 @@ impl Connection {
         state: Arc<ConnState>,
     ) -> Self {
         Connection {
-            _registration: registration,
+            registration,
             stream,
             shared,
             state,
@@ -250,7 +251,9 @@ impl Connection {
             self.shared.config.stack_size,
         );
         let shared = Arc::clone(&self.shared);
+        let armed = Armed::arm(&shared, self.registration.id(), self.stream.as_raw_fd());
         self.serve_until_closed();
+        drop(armed);
         let Some(probe) = probe else { return };
         let deepest = probe.deepest_written();
         shared.stack_high_water.record(deepest);

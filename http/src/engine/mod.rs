@@ -4,6 +4,7 @@
 mod body_reader;
 mod config;
 mod connection;
+mod lifeline;
 mod listener;
 mod registry;
 mod service;

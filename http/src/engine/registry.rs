@@ -105,6 +105,15 @@ impl EngineShared {
         }
     }
 
+    /// Takes connection `id` out of the registry (once: again does nothing).
+    pub(crate) fn deregister(&self, id: u64) {
+        if self.connections.lock().remove(&id).is_some() {
+            self.closed_total.fetch_add(1, Ordering::SeqCst);
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            self.closed.notify_all();
+        }
+    }
+
     /// Calls `f` on every open connection, with the registry locked: only then may a socket
     /// be shut down from outside its connection's coroutine.
     pub(crate) fn for_each_connection(&self, mut f: impl FnMut(Listed<'_>)) {
@@ -138,13 +147,16 @@ pub(crate) struct Registration {
     id: u64,
 }
 
+impl Registration {
+    /// The connection's id in the registry.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        if self.shared.connections.lock().remove(&self.id).is_some() {
-            self.shared.closed_total.fetch_add(1, Ordering::SeqCst);
-            self.shared.active.fetch_sub(1, Ordering::AcqRel);
-            self.shared.closed.notify_all();
-        }
+        self.shared.deregister(self.id);
     }
 }
 
