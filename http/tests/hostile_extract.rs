@@ -134,7 +134,7 @@ fn assert_still_serving(running: &RunningServer) {
 
 // The default depth's stack use, measured by `cargo run --release -p benches --bin stack_use`:
 // about 0.6 KiB per level in an optimised build and 2 KiB in a debug one, on top of 9 and
-// 26 KiB; at 32 levels about 29 and 90 KiB of the default 256 KiB connection stack. So the
+// 26 KiB; at 32 levels up to 28 and 92 KiB of the default 256 KiB connection stack. So the
 // bodies at the default depth are served by debug builds too.
 
 #[test]

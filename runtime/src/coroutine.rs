@@ -247,8 +247,11 @@ where
 /// Asks that the coroutine running the current task end with it, rather than park and run a
 /// later spawn's task (see the crate docs, "Worker coroutines"). For a task that ran deep into
 /// its stack: a reused coroutine keeps every stack page it ever touched resident, while an
-/// ended one gives them back. `false`, and nothing done, outside a task's own body: outside a
-/// coroutine of this crate, or inside a [`scope`] (which has no coroutine of its own).
+/// ended one gives them back — unless its stack has may's configured default size
+/// ([`Config::stack_size`](crate::Config::stack_size)): may keeps such stacks, touched pages
+/// and all, in a pool of its own for its next coroutines. `false`, and nothing done, outside a
+/// task's own body: outside a coroutine of this crate, or inside a [`scope`] (which has no
+/// coroutine of its own).
 ///
 /// ```
 /// let handle = runtime::spawn(|| {

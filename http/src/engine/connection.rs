@@ -28,6 +28,10 @@ use crate::engine::wire::encode::{self, CONTINUE};
 /// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
 /// back once they are consumed.
 const INITIAL_READ_BUFFER: usize = 1024;
+/// A read buffer grown past this shrinks back to [`INITIAL_READ_BUFFER`] as soon as what it
+/// holds fits, also while the client pipelines; a smaller one only once the connection is
+/// idle, so that heads of a few KiB do not make each request shrink and regrow it.
+const SHRINK_ABOVE: usize = 4 * INITIAL_READ_BUFFER;
 /// Bodies at least this large are written straight from the handler's bytes, not copied into
 /// the output buffer.
 const DIRECT_WRITE: usize = 16 * 1024;
@@ -91,7 +95,7 @@ impl ReadBuffer {
     /// Reads once from `source`, first making room if the buffer is full: growing it up to
     /// `limit` bytes when what is unread fills its whole size.
     fn read_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
-        if self.size > INITIAL_READ_BUFFER && self.end < INITIAL_READ_BUFFER {
+        if self.size > SHRINK_ABOVE && self.end < INITIAL_READ_BUFFER {
             // What grew the buffer has been consumed and the rest fits the initial size:
             // back to it now, not only once the connection is idle — a client that keeps
             // pipelining would otherwise keep a large head's buffer for good.
@@ -246,10 +250,7 @@ impl Connection {
     /// deep ends rather than be reused with those pages resident.
     pub(crate) fn serve(self) {
         let entry = 0u8;
-        let probe = StackProbe::new(
-            std::ptr::addr_of!(entry) as usize,
-            self.shared.config.stack_size,
-        );
+        let probe = StackProbe::for_current(std::ptr::addr_of!(entry) as usize);
         let shared = Arc::clone(&self.shared);
         let armed = Armed::arm(&shared, self.registration.id(), self.stream.as_raw_fd());
         self.serve_until_closed();
@@ -265,7 +266,7 @@ impl Connection {
                 "a connection's coroutine wrote {} KiB or more into its {} KiB stack: raise \
                  EngineConfig::stack_size before a deeper request overflows it",
                 deepest / 1024,
-                shared.config.stack_size / 1024
+                probe.stack_size() / 1024
             );
         }
     }
@@ -863,19 +864,30 @@ mod tests {
     /// `after` (at most 1,500 bytes) left unread.
     fn grown_by_a_large_head(after: &[u8]) -> (ReadBuffer, Bytes) {
         let mut buffer = ReadBuffer::new();
-        fill(&mut buffer, &[b'h'; 2500], 4000);
-        fill(&mut buffer, after, 4000);
-        assert_eq!(buffer.data.len(), 4000);
+        fill(&mut buffer, &[b'h'; 6000], 8000);
+        fill(&mut buffer, after, 8000);
+        assert_eq!(buffer.data.len(), 8000);
         // Kept alive, as a handler keeping a header value keeps it.
-        let head = buffer.take_shared(2500);
+        let head = buffer.take_shared(6000);
         (buffer, head)
+    }
+
+    #[test]
+    fn a_buffer_grown_by_a_head_of_a_few_kib_keeps_its_size_while_requests_keep_coming() {
+        let mut buffer = ReadBuffer::new();
+        fill(&mut buffer, &[b'h'; 1500], 8000);
+        drop(buffer.take_shared(1500));
+        let grown = buffer.size;
+        fill(&mut buffer, b"GET /b", 8000);
+        // No shrink and regrow for every request of a client whose heads are 1.5 KiB.
+        assert_eq!(buffer.size, grown);
     }
 
     #[test]
     fn a_grown_buffer_shrinks_once_the_unread_rest_fits_while_requests_keep_coming() {
         let (mut buffer, _head) = grown_by_a_large_head(b"GET /a HTTP/1.1\r\n");
         // The next request's rest arrives: the buffer is not empty at any point.
-        fill(&mut buffer, b"\r\nGET /b", 4000);
+        fill(&mut buffer, b"\r\nGET /b", 8000);
         assert_eq!(buffer.filled(), b"GET /a HTTP/1.1\r\n\r\nGET /b");
         assert_eq!(buffer.size, INITIAL_READ_BUFFER);
         assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
@@ -887,13 +899,13 @@ mod tests {
     fn a_grown_buffer_stays_grown_while_its_unread_bytes_do_not_fit_the_initial_size() {
         let (mut buffer, _head) = grown_by_a_large_head(&[b'n'; 1500]);
         drop(buffer.take_shared(10));
-        fill(&mut buffer, &[b'n'; 100], 4000);
+        fill(&mut buffer, &[b'n'; 100], 8000);
         // 1,590 bytes unread: more than the initial size holds.
         assert_eq!(buffer.filled().len(), 1590);
-        assert_eq!(buffer.size, 4000);
+        assert_eq!(buffer.size, 8000);
         // Once the unread rest fits, the next read shrinks it.
         drop(buffer.take_shared(1000));
-        fill(&mut buffer, b"x", 4000);
+        fill(&mut buffer, b"x", 8000);
         assert_eq!(buffer.filled().len(), 591);
         assert_eq!(buffer.data.len(), INITIAL_READ_BUFFER);
     }
@@ -901,7 +913,7 @@ mod tests {
     #[test]
     fn a_head_larger_than_the_initial_size_still_grows_the_buffer_after_a_shrink() {
         let (mut buffer, _head) = grown_by_a_large_head(b"");
-        fill(&mut buffer, &[b'a'; 2500], 4000);
+        fill(&mut buffer, &[b'a'; 2500], 8000);
         assert_eq!(buffer.filled(), &[b'a'; 2500][..]);
         assert!(buffer.size >= 2500);
     }

@@ -10,6 +10,10 @@
 //! lifeline's drop, when the connection did not end normally, takes the connection out of the
 //! registry and closes its socket, so that the client sees the connection close and a stop
 //! does not wait for it. A normal end, or an unwinding one (a cancellation), disarms it first.
+//!
+//! What it cannot release: the runtime task the connection ran as never finishes, so a joiner
+//! of it waits for good, and a worker pool that counts it in flight (a server's connections on
+//! its workers) waits for it at its next stop or recycle until its `max_wait_time`.
 
 use std::cell::RefCell;
 use std::os::fd::RawFd;
@@ -24,20 +28,31 @@ struct Lifeline {
     shared: Arc<EngineShared>,
     registration: u64,
     fd: RawFd,
+    /// Cleared by a normal end (`Armed`'s drop): then dropping it releases nothing.
+    armed: bool,
 }
 
 impl Drop for Lifeline {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         log::error!(
             "a connection's coroutine ended without unwinding (its stack overflowed): its \
              connection is closed, but whatever its frames held (locks, buffers) is never \
              released; raise EngineConfig::stack_size and restart the process"
         );
         self.shared.deregister(self.registration);
+        // Shut down first: a streamed body's reader holds a duplicate of the descriptor (in the
+        // abandoned frames too), and only a shutdown ends the connection whatever duplicates
+        // are left open.
         // SAFETY: the descriptor is the abandoned connection's socket: its `TcpStream` lies in
         // frames that will never run or drop again, so nothing else closes or uses it, and it
         // has just left the registry, the only other place that knows it.
-        unsafe { libc::close(self.fd) };
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+            libc::close(self.fd);
+        }
     }
 }
 
@@ -52,6 +67,7 @@ impl Armed {
             shared: Arc::clone(shared),
             registration,
             fd,
+            armed: true,
         };
         LIFELINE.with(|slot| *slot.borrow_mut() = Some(lifeline));
         Armed(())
@@ -60,8 +76,9 @@ impl Armed {
 
 impl Drop for Armed {
     fn drop(&mut self) {
-        let disarmed = LIFELINE.with(|slot| slot.borrow_mut().take());
-        // Not dropped as a `Lifeline` does when abandoned.
-        std::mem::forget(disarmed);
+        let lifeline = LIFELINE.with(|slot| slot.borrow_mut().take());
+        if let Some(mut lifeline) = lifeline {
+            lifeline.armed = false;
+        }
     }
 }

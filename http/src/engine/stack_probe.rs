@@ -6,7 +6,8 @@
 //! connection looks how deep its stack went: past 16 KiB (an optimised build's requests take
 //! about 9 KiB, up to 28 KiB for the deepest `Json` body the default depth accepts) it retires
 //! its coroutine (`runtime::retire_coroutine`), which gives those pages back instead of
-//! passing them on to the next connection; the deepest depth seen is kept for
+//! passing them on to the next connection (unless the connection stack has the runtime's
+//! default size, whose stacks may pools itself); the deepest depth seen is kept for
 //! [`Engine::stack_high_water`](crate::Engine::stack_high_water); and at five eighths of the
 //! stack a warning says to raise the stack before a deeper request overflows it.
 //!
@@ -17,7 +18,9 @@
 //! coroutine, the spawner: a few KiB) takes less than three eighths of it. A probe reads a
 //! word the coroutine may never have written: an untouched page reads as zeros (the kernel
 //! maps its shared zero page, which costs no memory). A word that a deep request happened to
-//! leave as zero is missed, so the figure can be a sixteenth low, never high.
+//! leave as zero is missed, so the figure can be a sixteenth low. It can also read high: the
+//! words are whatever the stack last held there, and a coroutine the runtime reuses (or a
+//! stack may's own pool hands out again) may have run deeper before this connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -38,7 +41,20 @@ pub(crate) struct StackProbe {
 }
 
 impl StackProbe {
-    /// Probes for the current coroutine, whose stack is `stack_size` bytes, counting from
+    /// Probes for the current coroutine, counting from `entry` (an address in the caller's
+    /// frame): its stack size as may created it, not as configured — a
+    /// [`ConnectionSpawner`](crate::ConnectionSpawner) of the user's may have spawned it with
+    /// another. `None` outside a may coroutine, and where [`new`](Self::new) says.
+    pub(crate) fn for_current(entry: usize) -> Option<Self> {
+        if !may::coroutine::is_coroutine() {
+            return None;
+        }
+        // may keeps the size asked for, in words; the mapping is that rounded up to pages.
+        let words = may::coroutine::current().stack_size();
+        Self::new(entry, words.checked_mul(size_of::<usize>())?)
+    }
+
+    /// Probes for a coroutine whose stack is `stack_size` bytes, counting from
     /// `entry` (an address in the caller's frame, which outlives every probe). `None` when the
     /// stack is too small to probe, or is one that may fills with a pattern for its own usage
     /// report (an odd number of words), which would read as written everywhere.
@@ -69,6 +85,11 @@ impl StackProbe {
             }
         }
         deepest
+    }
+
+    /// The probed stack's size in bytes.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size
     }
 
     /// Whether a stack written `deepest` bytes deep should not be reused: 16 KiB or more
