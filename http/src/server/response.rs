@@ -15,6 +15,7 @@ use crate::engine::{BoxError, Response};
 /// | value | response |
 /// |---|---|
 /// | `&'static str`, `String` | `200`, `text/plain; charset=utf-8` |
+/// | `Bytes`, `Vec<u8>`, `&'static [u8]` | `200`, `application/octet-stream` |
 /// | [`Json`]`(value)` | `200`, `application/json` |
 /// | `Response` | as is |
 /// | `()` | `200`, empty body |
@@ -52,9 +53,32 @@ impl IntoResponse for String {
     }
 }
 
+/// Bytes of no declared kind: `application/octet-stream`, as axum does, rather than no
+/// `Content-Type` (which leaves a client to guess).
+fn octets(body: Body) -> Response {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        Response::new(Body::from(self))
+        octets(Body::from(self))
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        octets(Body::from(self))
+    }
+}
+
+impl IntoResponse for &'static [u8] {
+    fn into_response(self) -> Response {
+        octets(Body::from(self))
     }
 }
 

@@ -50,18 +50,31 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
                 ),
             ));
         }
-        serde_json::from_slice(body).map(Json).map_err(|error| {
-            let kind = match error.classify() {
-                Category::Data => RejectionKind::InvalidBody,
-                Category::Syntax | Category::Eof | Category::Io => RejectionKind::MalformedJson,
-            };
-            let what = match kind {
-                RejectionKind::InvalidBody => "the JSON body does not fit",
-                _ => "the body is not valid JSON",
-            };
-            Rejection::new(kind, format!("{what}: {error}"))
-        })
+        // Through `serde_path_to_error`, so that a client learns which field did not fit
+        // (`user.address.zip: invalid type: …`, `items[2].qty: …`); an error at the top level
+        // (a missing field of the outer struct) has no path to name and reads as serde_json's.
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let value = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|error| rejection(error.inner().classify(), &error))?;
+        // What `serde_json::from_slice` does after the value: only whitespace may follow it.
+        deserializer
+            .end()
+            .map_err(|error| rejection(error.classify(), &error))?;
+        Ok(Json(value))
     }
+}
+
+/// The rejection of a body serde_json failed on: one that does not parse is malformed (`400`),
+/// one of the wrong shape does not fit (`422`). `error` is what the client reads, its field's
+/// path included.
+fn rejection(category: Category, error: &dyn std::fmt::Display) -> Rejection {
+    let (kind, what) = match category {
+        Category::Data => (RejectionKind::InvalidBody, "the JSON body does not fit"),
+        Category::Syntax | Category::Eof | Category::Io => {
+            (RejectionKind::MalformedJson, "the body is not valid JSON")
+        }
+    };
+    Rejection::new(kind, format!("{what}: {error}"))
 }
 
 /// Whether `json` nests arrays and objects more than `limit` deep (`[]` is 1 deep, `[{}]` 2, a

@@ -1,6 +1,6 @@
 //! [`Query<T>`] and [`Form<T>`]: the query string and urlencoded bodies, through `serde`.
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer};
 
 use crate::engine::Request;
 use crate::server::extract::{
@@ -29,8 +29,8 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
     fn from_request(request: &mut Request) -> Result<Self, Rejection> {
         let query = request.uri().query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(Query)
+        serde_urlencoded::from_str::<Tracked<T>>(query)
+            .map(|Tracked(value)| Query(value))
             .map_err(|error| {
                 Rejection::new(
                     RejectionKind::Query,
@@ -67,13 +67,28 @@ impl<T: DeserializeOwned> FromRequest for Form<T> {
                 "expected a request with `Content-Type: application/x-www-form-urlencoded`",
             ));
         }
-        serde_urlencoded::from_bytes(limited_body(request)?)
-            .map(Form)
+        serde_urlencoded::from_bytes::<Tracked<T>>(limited_body(request)?)
+            .map(|Tracked(value)| Form(value))
             .map_err(|error| {
                 Rejection::new(
                     RejectionKind::InvalidBody,
                     format!("the form does not fit: {error}"),
                 )
             })
+    }
+}
+
+/// `T`, deserialised through `serde_path_to_error`, so that an error names the field it is
+/// about (`page: invalid digit found in string`); one at the top level (a missing field) has
+/// no path to name and reads as serde's. `serde_urlencoded` keeps its deserialiser private,
+/// so the tracking goes in here, around `T`, and the path into the error's message (its
+/// errors are only messages anyway).
+struct Tracked<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Tracked<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_path_to_error::deserialize(deserializer)
+            .map(Tracked)
+            .map_err(de::Error::custom)
     }
 }
