@@ -2,8 +2,10 @@
 
 use std::any::TypeId;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::header::{HeaderName, HeaderValue};
 
 use crate::engine::{BoxError, Request, Response};
 
@@ -102,19 +104,55 @@ where
 /// The innermost step of a pipeline.
 pub(crate) type Endpoint<'a> = &'a (dyn Fn(Request) -> Result<Response, BoxError> + Send + Sync);
 
+/// Headers that middlewares ask the pipeline to set on a request's final response, whatever
+/// it turns out to be: when the rest of their chain fails or panics, that response is made
+/// later, by the exception handlers, out of their reach. One per request, on the pipeline's
+/// stack; empty (and allocation-free) unless a chain failed.
+#[derive(Debug, Default)]
+pub(crate) struct FinalHeaders(Mutex<Vec<(HeaderName, HeaderValue)>>);
+
+impl FinalHeaders {
+    /// Sets `name: value` on the final response (replacing a value set before).
+    fn push(&self, name: HeaderName, value: HeaderValue) {
+        let mut headers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        headers.push((name, value));
+    }
+
+    /// Sets the headers pushed on `response`, in order.
+    pub(crate) fn apply(self, response: &mut Response) {
+        let headers = self.0.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
 /// The rest of a middleware chain, ending in the handler.
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
     rest: &'a [Arc<dyn Middleware>],
     endpoint: Endpoint<'a>,
+    final_headers: &'a FinalHeaders,
 }
 
 impl<'a> Next<'a> {
-    pub(crate) fn new(chain: &'a [Arc<dyn Middleware>], endpoint: Endpoint<'a>) -> Self {
+    pub(crate) fn new(
+        chain: &'a [Arc<dyn Middleware>],
+        endpoint: Endpoint<'a>,
+        final_headers: &'a FinalHeaders,
+    ) -> Self {
         Next {
             rest: chain,
             endpoint,
+            final_headers,
         }
+    }
+
+    /// Makes sure the request's final response has `name: value`, even when the rest of the
+    /// chain fails or panics and the exception handlers make that response: the pipeline sets
+    /// it after them (replacing any value they set).
+    pub(crate) fn set_on_final_response(&self, name: HeaderName, value: HeaderValue) {
+        self.final_headers.push(name, value);
     }
 
     /// Runs the rest of the chain on `request`.
@@ -126,6 +164,7 @@ impl<'a> Next<'a> {
                 Next {
                     rest,
                     endpoint: self.endpoint,
+                    final_headers: self.final_headers,
                 },
             ),
             None => (self.endpoint)(request),

@@ -16,7 +16,7 @@ use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
-use crate::server::middleware::{self, Entry, Middleware, Next};
+use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
 use crate::server::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::router::{Dispatched, Router};
@@ -114,8 +114,10 @@ impl Pipeline {
         // The closure borrows the request rather than owning it: `catch_unwind` moves its
         // closure twice, and a closure holding the ~250-byte request cost two more copies of it.
         let mut request = Some(request);
+        // Headers middlewares set on whatever response ends the request (the request id).
+        let final_headers = FinalHeaders::default();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.dispatch(&mut request, received, started, &mut head)
+            self.dispatch(&mut request, received, started, &mut head, &final_headers)
         }));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
@@ -126,6 +128,8 @@ impl Pipeline {
                 self.recover(Box::new(Panicked::new(message)))
             }
         };
+        // After the exception handlers, so that a failed request's response has them too.
+        final_headers.apply(&mut response);
         apply_draft(&mut response);
         if let (Some(access_log), Some(head), Some(started)) = (&self.access_log, &head, started) {
             access_log.record(head, &response, started.elapsed());
@@ -185,6 +189,7 @@ impl Pipeline {
         received: Option<&Bytes>,
         started: Option<Instant>,
         head: &mut Option<Arc<RequestHead>>,
+        final_headers: &FinalHeaders,
     ) -> Result<Response, BoxError> {
         let request = slot.as_mut().expect("dispatch is given the request");
         // (3) Route first, so even 404s and 405s go through the global middlewares.
@@ -214,7 +219,7 @@ impl Pipeline {
         }
         // (7) The chain, innermost the route's handler.
         let request = slot.take().expect("the request is taken once");
-        Next::new(chain, &core).run(request)
+        Next::new(chain, &core, final_headers).run(request)
     }
 
     /// Step 8: the exception handlers, or a bare `500` if one of them fails (a server fault,

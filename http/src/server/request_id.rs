@@ -16,7 +16,12 @@ const MAX_LEN: usize = 128;
 /// Gives every request an id in `X-Request-Id` (or a header of your choice): a valid id the
 /// client (or a proxy in front) sent is kept, anything else is replaced by a new one. The id
 /// is set on the request, so handlers and the middlewares after this one read it there, and
-/// on the response, where the [`AccessLog`](crate::server::AccessLog) finds it.
+/// on the response, where the [`AccessLog`](crate::server::AccessLog) finds it. Every
+/// response of a request that went through it carries the id: a success, an extractor's
+/// rejection, an [`HttpError`](crate::server::HttpError), a handler's other error or panic
+/// (the `500`), and — when it is a global middleware — the router's `404` and `405`. When the
+/// rest of the chain fails, the response is the exception handlers' and the id is set on it
+/// after them, replacing any value they set.
 ///
 /// A valid incoming id is 1 to 128 characters of `A-Z a-z 0-9 - _ . : + / =` (a UUID, a
 /// trace id, a base64 token): anything else could forge log lines or smuggle data, so it is
@@ -67,13 +72,45 @@ impl Middleware for RequestId {
         request
             .headers_mut()
             .insert(self.header.clone(), id.clone());
-        let mut response = next.run(request)?;
-        response.headers_mut().insert(self.header.clone(), id);
-        Ok(response)
+        // A panic below: the guard has the pipeline set the id on the `500` it answers.
+        let on_panic = OnPanic {
+            header: &self.header,
+            id: &id,
+            next,
+        };
+        let outcome = next.run(request);
+        std::mem::forget(on_panic);
+        match outcome {
+            Ok(mut response) => {
+                response.headers_mut().insert(self.header.clone(), id);
+                Ok(response)
+            }
+            // The exception handlers make this request's response, after this middleware:
+            // the pipeline sets the id on it then.
+            Err(error) => {
+                next.set_on_final_response(self.header.clone(), id);
+                Err(error)
+            }
+        }
     }
 
     fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Dropped only while a panic unwinds through [`RequestId::process`] (it is forgotten
+/// otherwise): has the pipeline set the id on the response it answers the panic with.
+struct OnPanic<'a> {
+    header: &'a HeaderName,
+    id: &'a HeaderValue,
+    next: Next<'a>,
+}
+
+impl Drop for OnPanic<'_> {
+    fn drop(&mut self) {
+        self.next
+            .set_on_final_response(self.header.clone(), self.id.clone());
     }
 }
 
