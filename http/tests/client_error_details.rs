@@ -53,11 +53,20 @@ struct Paging {
     page: u32,
 }
 
+/// A recursive type, for bodies nested as deep as the route allows.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Node {
+    next: Option<Box<Node>>,
+    value: Option<u32>,
+}
+
 fn router() -> Router {
     let mut router = Router::new();
     router.post("/people", |_: Json<Person>| "ok").unwrap();
     router.post("/signups", |_: Json<Signup>| "ok").unwrap();
     router.post("/orders", |_: Json<Order>| "ok").unwrap();
+    router.post("/nodes", |_: Json<Node>| "ok").unwrap();
     router
         .post("/forms/people", |_: Form<Person>| "ok")
         .unwrap();
@@ -119,6 +128,25 @@ fn a_wrong_typed_json_array_element_is_named_by_its_index() {
     assert_eq!(reply.status, 422);
     assert!(
         reply.text().contains("items[2].qty: invalid value"),
+        "{:?}",
+        reply.text()
+    );
+}
+
+#[test]
+fn a_wrong_typed_field_at_the_json_depth_limit_is_named_by_its_whole_path() {
+    // 32 objects, the default depth limit: the second, path-tracking pass runs as deep as a
+    // body can go, on the connection coroutine's stack.
+    let body = format!(
+        "{}{{\"value\":\"x\"}}{}",
+        r#"{"next":"#.repeat(31),
+        "}".repeat(31)
+    );
+    let reply = post_json("/nodes", &body);
+    assert_eq!(reply.status, 422);
+    let path = format!("{}value", "next.".repeat(31));
+    assert!(
+        reply.text().contains(&format!("{path}: invalid type")),
         "{:?}",
         reply.text()
     );
