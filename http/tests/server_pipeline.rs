@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use coordinator::Coordinator;
 use hyperf_http::server::{HttpError, Json, RequestContext, Router, Server, ServerSpec};
-use hyperf_http::{BoxError, Request, Response, StatusCode};
+use hyperf_http::{BoxError, HeaderValue, Request, Response, StatusCode};
 use server_common::{Client, Log, TIMEOUT, connect_to, get, server, spec, start, stop};
 
 /// Starts a server (two workers) with `spec` and `listeners` applied, and one client on it.
@@ -122,7 +122,7 @@ fn a_panicking_handler_becomes_a_500_that_hides_its_message() {
 /// to the response.
 fn audit() -> String {
     let request = RequestContext::request().expect("inside a request");
-    RequestContext::set_response_header("x-audited", "yes");
+    RequestContext::set_response_header("x-audited", HeaderValue::from_static("yes"));
     format!("{} {} on {}", request.method, request.uri, request.server)
 }
 
@@ -174,7 +174,7 @@ fn the_request_in_the_context_is_the_one_received_not_the_one_a_middleware_chang
 #[test]
 fn a_header_the_handler_sets_wins_over_the_context_draft() {
     let (running, mut client) = route(|_: Request| {
-        RequestContext::set_response_header("x-source", "context");
+        RequestContext::set_response_header("x-source", HeaderValue::from_static("context"));
         let mut response = Response::new("".into());
         response
             .headers_mut()
@@ -183,6 +183,56 @@ fn a_header_the_handler_sets_wins_over_the_context_draft() {
     });
     let reply = client.exchange(get("/"));
     assert_eq!(reply.header("x-source"), Some("handler"));
+    stop(running);
+}
+
+/// The values of every field called `name`, in order.
+fn values<'a>(reply: &'a server_common::Reply, name: &str) -> Vec<&'a str> {
+    reply
+        .headers
+        .iter()
+        .filter(|(field, _)| field == name)
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
+#[test]
+fn a_header_value_computed_at_run_time_is_set_through_the_context() {
+    let (running, mut client) = route(|_: Request| {
+        let user = format!("user-{}", 6 * 7);
+        RequestContext::set_response_header("x-user", HeaderValue::from_str(&user).unwrap());
+        "ok"
+    });
+    assert_eq!(client.exchange(get("/")).header("x-user"), Some("user-42"));
+    stop(running);
+}
+
+#[test]
+fn a_header_set_twice_through_the_context_keeps_the_last_value() {
+    let (running, mut client) = route(|_: Request| {
+        RequestContext::set_response_header("x-step", HeaderValue::from_static("first"));
+        RequestContext::set_response_header("x-step", HeaderValue::from_static("second"));
+        "ok"
+    });
+    let reply = client.exchange(get("/"));
+    assert_eq!(values(&reply, "x-step"), ["second"]);
+    stop(running);
+}
+
+#[test]
+fn headers_appended_through_the_context_all_reach_the_response_beside_the_handlers() {
+    let (running, mut client) = route(|_: Request| {
+        let cookie = hyperf_http::header::SET_COOKIE;
+        RequestContext::append_response_header(cookie.clone(), HeaderValue::from_static("a=1"));
+        RequestContext::append_response_header(cookie, HeaderValue::from_static("b=2"));
+        let mut response = Response::new("".into());
+        response
+            .headers_mut()
+            .insert("set-cookie", HeaderValue::from_static("h=0"));
+        response
+    });
+    let reply = client.exchange(get("/"));
+    assert_eq!(values(&reply, "set-cookie"), ["h=0", "a=1", "b=2"]);
     stop(running);
 }
 
@@ -213,7 +263,7 @@ fn the_request_context_of_one_request_does_not_leak_into_the_next() {
     let mut router = Router::new();
     router
         .get("/mark", |_: Request| {
-            RequestContext::set_response_header("x-mark", "set")
+            RequestContext::set_response_header("x-mark", HeaderValue::from_static("set"))
         })
         .unwrap();
     router.get("/plain", |_: Request| "plain").unwrap();
@@ -229,7 +279,7 @@ fn a_draft_does_not_reach_the_next_call_served_in_the_same_context() {
     let mut router = Router::new();
     router
         .get("/mark", |_: Request| {
-            RequestContext::set_response_header("x-mark", "set")
+            RequestContext::set_response_header("x-mark", HeaderValue::from_static("set"))
         })
         .unwrap();
     router.get("/plain", |_: Request| "plain").unwrap();

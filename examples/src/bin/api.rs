@@ -100,7 +100,10 @@ fn routes(served: Served) -> Result<Router, hyperf_http::server::RouteError> {
     let mut router = Router::new();
     router.state(served);
     router.get("/users/{id:\\d+}", |Path(id): Path<u32>| {
-        RequestContext::set_response_header("cache-control", "max-age=60");
+        RequestContext::set_response_header(
+            "cache-control",
+            HeaderValue::from_static("max-age=60"),
+        );
         Json(User {
             id,
             name: format!("user {id}"),

@@ -282,8 +282,8 @@ fn text(status: StatusCode) -> Response {
     response
 }
 
-/// Merges what code set through [`RequestContext`] into the response; the handler's own
-/// headers and status win.
+/// Merges what code set through [`RequestContext`] into the response: set headers and the
+/// status unless the handler set its own, appended headers whatever it set.
 fn apply_draft(response: &mut Response) {
     let Some(draft) = RequestContext::take_draft() else {
         return;
@@ -297,5 +297,8 @@ fn apply_draft(response: &mut Response) {
         if !response.headers().contains_key(name) {
             response.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    for (name, value) in &draft.appended {
+        response.headers_mut().append(name.clone(), value.clone());
     }
 }

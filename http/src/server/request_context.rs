@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderValue, IntoHeaderName};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
@@ -128,11 +128,14 @@ impl fmt::Debug for RequestHead {
 }
 
 /// Headers (and a status) that code anywhere in the request may set for its response; merged
-/// into the response when it is emitted (what the handler set wins).
+/// into the response when it is emitted.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseDraft {
-    /// Headers to add.
+    /// Headers to set, each unless the response already has that header (what the handler
+    /// set wins).
     pub headers: HeaderMap,
+    /// Headers to add to the response whatever it has (several `Set-Cookie`s, say).
+    pub appended: HeaderMap,
     /// A status to use when the handler's response has the default `200`.
     pub status: Option<StatusCode>,
 }
@@ -144,13 +147,14 @@ static RESPONSE: ContextKey<ResponseDraft> = ContextKey::new("http.response");
 /// it down: the pipeline stores it in the request coroutine's [`Context`].
 ///
 /// ```no_run
+/// use hyperf_http::HeaderValue;
 /// use hyperf_http::server::RequestContext;
 ///
 /// fn audit(action: &str) {
 ///     if let Some(request) = RequestContext::request() {
 ///         log::info!("{action} by {} {}", request.method, request.uri);
 ///     }
-///     RequestContext::set_response_header("x-audited", "yes");
+///     RequestContext::set_response_header("x-audited", HeaderValue::from_static("yes"));
 /// }
 /// ```
 #[derive(Debug)]
@@ -169,15 +173,39 @@ impl RequestContext {
         Context::get(&RESPONSE).unwrap_or_default()
     }
 
-    /// Adds a header to the current request's response.
-    pub fn set_response_header(name: &'static str, value: &'static str) {
-        let (name, value) = (
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+    /// Sets a header of the current request's response, replacing one set here before; the
+    /// handler's own header of that name wins. (Outside a request, the draft stays in the
+    /// current context and is sent nowhere.)
+    ///
+    /// ```
+    /// use hyperf_http::HeaderValue;
+    /// use hyperf_http::server::RequestContext;
+    ///
+    /// let etag = format!("\"{:x}\"", 0x5eed_u32);
+    /// RequestContext::set_response_header("etag", HeaderValue::from_str(&etag).unwrap());
+    /// ```
+    pub fn set_response_header(name: impl IntoHeaderName, value: HeaderValue) {
         Context::update(&RESPONSE, |draft| {
             let mut draft = draft.unwrap_or_default();
             draft.headers.insert(name, value);
+            draft
+        });
+    }
+
+    /// Adds a header to the current request's response, beside any of that name (set here,
+    /// or by the handler): for headers that repeat, such as `Set-Cookie`.
+    ///
+    /// ```
+    /// use hyperf_http::{HeaderValue, header};
+    /// use hyperf_http::server::RequestContext;
+    ///
+    /// RequestContext::append_response_header(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+    /// RequestContext::append_response_header(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+    /// ```
+    pub fn append_response_header(name: impl IntoHeaderName, value: HeaderValue) {
+        Context::update(&RESPONSE, |draft| {
+            let mut draft = draft.unwrap_or_default();
+            draft.appended.append(name, value);
             draft
         });
     }
