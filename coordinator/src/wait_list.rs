@@ -719,7 +719,7 @@ mod queue_tests {
     }
 }
 
-/// The model check of the wait queue: `RUSTFLAGS="--cfg loom" cargo test -p coordinator --lib
+/// The model check of the wait queue: `RUSTFLAGS="--cfg loom" cargo test -p hyperf-coordinator --lib
 /// loom --release`. Each model explores every interleaving of its threads (a lost wake-up shows
 /// as loom's deadlock report); the deadline thread is the stand-in of `deadline_model.rs`,
 /// firing at whatever point of the run loom chooses.

@@ -124,7 +124,7 @@ impl<C: CancelCoroutine> TaskState<C> {
     }
 }
 
-// `RUSTFLAGS="--cfg loom" cargo test -p runtime --lib --release loom` explores every
+// `RUSTFLAGS="--cfg loom" cargo test -p hyperf-runtime --lib --release loom` explores every
 // interleaving of a task's end, its cancel and the recording of its coroutine.
 #[cfg(all(test, loom))]
 mod loom_model {
