@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use hyperf_http::server::{
     AccessLog, AccessLogFormat, ExceptionHandler, HttpError, Json, Next, Path, Propagation,
-    Rejection, RequestContext, RequestId, Router, Server, ServerSpec, State, find_cause,
+    RequestContext, RequestId, Router, Server, ServerSpec, State, find_client_error,
 };
 use hyperf_http::{BoxError, Bytes, EngineConfig, HeaderValue, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -68,12 +68,11 @@ impl ExceptionHandler for JsonErrors {
         mut response: Response,
         propagation: &mut Propagation,
     ) -> Result<Response, BoxError> {
-        let client_error = find_cause::<HttpError>(&**error)
-            .map(|error| (error.status(), error.message().to_string()))
-            .or_else(|| {
-                find_cause::<Rejection>(&**error)
-                    .map(|rejection| (rejection.status(), rejection.message().to_string()))
-            });
+        // Any client error — an `HttpError`, an extractor's rejection, a bad route parameter or
+        // streamed body — keeps its status and message; anything else is a 500 that says
+        // nothing of the cause.
+        let client_error = find_client_error(&**error)
+            .map(|error| (error.status(), error.client_message().into_owned()));
         let (status, message) = match client_error {
             Some(answer) => answer,
             None => {

@@ -1,6 +1,7 @@
 //! [`HttpError`]: an error that knows its HTTP status, and how the server finds it inside
 //! other errors.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 
@@ -114,6 +115,98 @@ pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> O
         next_cause(*cause)
     })
     .find_map(|cause| cause.downcast_ref::<T>())
+}
+
+/// An error the client caused, with the status to answer and the message the client may see:
+/// the contract of every client error of this crate — [`HttpError`],
+/// [`Rejection`](crate::server::Rejection) (an extractor's), [`ParamError`](crate::server::ParamError)
+/// (a route parameter's) and [`BodyError`](crate::BodyError) (a streamed body's). The default
+/// exception handler answers each with its status and message; an exception handler of your
+/// own finds one with [`find_client_error`].
+pub trait ClientError: Error + Send + Sync + 'static {
+    /// The status to answer with (a `4xx`).
+    fn status(&self) -> StatusCode;
+
+    /// What the client may be told: nothing internal, control characters escaped.
+    fn client_message(&self) -> Cow<'_, str>;
+}
+
+impl ClientError for HttpError {
+    fn status(&self) -> StatusCode {
+        HttpError::status(self)
+    }
+
+    fn client_message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.message())
+    }
+}
+
+impl ClientError for crate::server::extract::Rejection {
+    fn status(&self) -> StatusCode {
+        crate::server::extract::Rejection::status(self)
+    }
+
+    fn client_message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.message())
+    }
+}
+
+impl ClientError for crate::server::router::ParamError {
+    fn status(&self) -> StatusCode {
+        crate::server::router::ParamError::status(self)
+    }
+
+    fn client_message(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl ClientError for crate::engine::BodyError {
+    fn status(&self) -> StatusCode {
+        crate::engine::BodyError::status(self)
+    }
+
+    fn client_message(&self) -> Cow<'_, str> {
+        Cow::Owned(self.reason().to_string())
+    }
+}
+
+/// The outermost client error in `error` and its causes (as [`find_cause`] walks them, an
+/// `anyhow::Error`'s included), or `None` for a server fault. A client error of your own is
+/// found when it is an [`HttpError`] (or holds one as a cause).
+///
+/// ```
+/// use hyperf_http::server::{HttpError, find_client_error};
+/// use hyperf_http::{BoxError, StatusCode};
+///
+/// let error: BoxError = HttpError::new(StatusCode::CONFLICT, "taken").into();
+/// let found = find_client_error(&*error).unwrap();
+/// assert_eq!((found.status(), &*found.client_message()), (StatusCode::CONFLICT, "taken"));
+///
+/// let fault: BoxError = "the database is down".into();
+/// assert!(find_client_error(&*fault).is_none());
+/// ```
+pub fn find_client_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn ClientError> {
+    std::iter::successors(Some(error), |cause: &&'a (dyn Error + 'static)| {
+        next_cause(*cause)
+    })
+    .find_map(as_client_error)
+}
+
+/// `error` as a client error, if it is one of this crate's.
+fn as_client_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn ClientError> {
+    if let Some(http) = error.downcast_ref::<HttpError>() {
+        return Some(http);
+    }
+    if let Some(rejection) = error.downcast_ref::<crate::server::extract::Rejection>() {
+        return Some(rejection);
+    }
+    if let Some(param) = error.downcast_ref::<crate::server::router::ParamError>() {
+        return Some(param);
+    }
+    error
+        .downcast_ref::<crate::engine::BodyError>()
+        .map(|body| body as &dyn ClientError)
 }
 
 /// The cause of `error`: its `source`, except for an `io::Error` holding an error of its own

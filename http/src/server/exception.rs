@@ -7,16 +7,15 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
-use crate::engine::BodyError;
 use crate::engine::{BoxError, Response};
-use crate::server::error::{HttpError, find_cause};
-use crate::server::extract::Rejection;
-use crate::server::router::ParamError;
+use crate::server::error::find_client_error;
 
 /// Turns errors of the request pipeline into responses. Handlers form a chain, ordered by
 /// priority (higher first), then registration; each valid handler gets the response so far and
 /// returns the next; one that calls [`Propagation::stop`] ends the chain. After every
-/// registered handler comes the default one: an [`HttpError`] becomes its status and message,
+/// registered handler comes the default one: a [client error](crate::server::ClientError) — an
+/// [`HttpError`](crate::server::HttpError), an extractor's rejection, a route parameter's or a
+/// streamed body's error — becomes its status and message,
 /// anything else a `500` that says nothing of the cause.
 ///
 /// If a handler itself fails (returns an error or panics), the answer is a bare `500` (a
@@ -130,23 +129,10 @@ impl ExceptionHandler for DefaultHandler {
     }
 }
 
-/// The status and message for the client, when `error` is a client's mistake: an
-/// [`HttpError`], a [`Rejection`], a [`ParamError`] or a [`BodyError`] anywhere in it
-/// ([`find_cause`]). `None`: a server fault.
+/// The status and message for the client, when `error` is a client's mistake (a
+/// [`ClientError`] anywhere in it: [`find_client_error`]). `None`: a server fault.
 fn client_error(error: &BoxError) -> Option<(StatusCode, String)> {
-    let error: &(dyn std::error::Error + 'static) = &**error;
-    find_cause::<HttpError>(error)
-        .map(|http| (http.status(), http.message().to_string()))
-        .or_else(|| {
-            find_cause::<Rejection>(error)
-                .map(|rejection| (rejection.status(), rejection.message().to_string()))
-        })
-        .or_else(|| {
-            find_cause::<ParamError>(error).map(|param| (param.status(), param.to_string()))
-        })
-        .or_else(|| {
-            find_cause::<BodyError>(error).map(|body| (body.status(), body.reason().to_string()))
-        })
+    find_client_error(&**error).map(|found| (found.status(), found.client_message().into_owned()))
 }
 
 /// Runs the chain for `error`; `None` if a handler failed (the caller answers `500`).

@@ -39,7 +39,7 @@ pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
 pub use self::builder::{Server, ServerError};
 #[cfg(feature = "toml")]
 pub use self::config::{ConfigError, ServerConfig};
-pub use self::error::{HttpError, Panicked, find_cause};
+pub use self::error::{ClientError, HttpError, Panicked, find_cause, find_client_error};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
 pub use self::extract::{
