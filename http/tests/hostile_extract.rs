@@ -6,8 +6,6 @@
 
 mod server_common;
 
-use std::sync::{Mutex, Once};
-
 use hyperf_http::server::{Form, Json, Path, Query, Router, RunningServer};
 use serde::Deserialize;
 use server_common::{Reply, connect_to, get, server, spec, start, stop};
@@ -306,40 +304,19 @@ fn a_json_string_with_cr_lf_comes_back_escaped_in_the_rejection() {
     stop(running);
 }
 
-/// The log lines of this test binary.
-static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Recorder;
-
-impl log::Log for Recorder {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = record.args().to_string();
-        RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-    }
-
-    fn flush(&self) {}
-}
-
 #[test]
 fn a_rejections_log_line_has_no_raw_cr_lf() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Debug);
-    });
+    test_support::record_logs();
     let running = running();
     let reply = exchange(&running, get("/search?kind=logged%0D%0AFAKE%20LINE"));
     assert_eq!(reply.status, 400);
     stop(running);
-    let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
-    let line = records
+    let records = test_support::records();
+    let line = &records
         .iter()
-        .find(|line| line.contains("logged"))
-        .expect("the rejection is logged (debug level)");
+        .find(|record| record.message.contains("logged"))
+        .expect("the rejection is logged (debug level)")
+        .message;
     assert!(!line.contains(['\r', '\n']), "{line:?}");
     assert!(line.contains(r"logged\r\nFAKE LINE"), "{line:?}");
 }

@@ -4,8 +4,6 @@
 
 mod server_common;
 
-use std::sync::{Mutex, Once};
-
 use hyperf_http::server::{
     ACCESS_LOG_TARGET, AccessLog, AccessLogFormat, HttpError, Json, Query, RequestId, Router,
     RunningServer,
@@ -13,45 +11,12 @@ use hyperf_http::server::{
 use hyperf_http::{BoxError, Request, StatusCode};
 use serde::Deserialize;
 use server_common::{Reply, TIMEOUT, connect_to, request, server, spec, start, stop, within};
-
-/// Keeps the access lines of this test binary.
-struct Recorder;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-impl log::Log for Recorder {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == ACCESS_LOG_TARGET
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = record.args().to_string();
-            LINES.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn record_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Info);
-    });
-}
+use test_support::{messages_of, record_logs};
 
 /// The one access line whose target mentions `marker` (each test requests a target of its
 /// own), as JSON.
 fn access_line(marker: &str) -> serde_json::Value {
-    let lines: Vec<String> = LINES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|line| line.contains(marker))
-        .cloned()
-        .collect();
+    let lines = messages_of(ACCESS_LOG_TARGET, marker);
     assert_eq!(lines.len(), 1, "{lines:?}");
     serde_json::from_str(&lines[0]).expect("a JSON access line")
 }

@@ -3,51 +3,19 @@
 
 mod server_common;
 
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 
 use hyperf_http::server::{
     ACCESS_LOG_TARGET, AccessLog, AccessLogFormat, HttpError, RequestId, Router, ServerSpec,
 };
 use hyperf_http::{Body, BoxError, Bytes, HeaderValue, Method, Request, Response, Service};
 use server_common::{connect_to, request, server, spec, start, stop};
+use test_support::{messages_of, record_logs};
 
-/// Keeps the access lines of this test binary.
-struct Recorder;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-impl log::Log for Recorder {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == ACCESS_LOG_TARGET
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = record.args().to_string();
-            LINES.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The access lines that mention `marker` (each test requests paths of its own).
+/// The access lines that mention `marker` (each test requests paths of its own); `record_logs`
+/// first.
 fn lines_with(marker: &str) -> Vec<String> {
-    LINES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|line| line.contains(marker))
-        .cloned()
-        .collect()
-}
-
-fn record_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Info);
-    });
+    messages_of(ACCESS_LOG_TARGET, marker)
 }
 
 fn hello_router() -> Router {

@@ -6,49 +6,16 @@
 mod server_common;
 
 use std::fmt;
-use std::sync::{Mutex, Once};
 
 use hyperf_http::server::{HttpError, Router, params};
 use hyperf_http::{BoxError, Request, StatusCode};
 use server_common::{connect_to, get, server, spec, start, stop};
-
-/// Every log record of this test binary, as (level, message).
-static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Recorder;
-
-impl log::Log for Recorder {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let entry = (record.level(), record.args().to_string());
-        RECORDS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry);
-    }
-
-    fn flush(&self) {}
-}
-
-fn record_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Debug);
-    });
-}
+use test_support::{logged_at, record_logs};
 
 /// Whether an error-level record mentions `marker` (each test uses a marker of its own, so
 /// tests running side by side do not see each other's records).
 fn error_logged(marker: &str) -> bool {
-    RECORDS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|(level, message)| *level == log::Level::Error && message.contains(marker))
+    logged_at(log::Level::Error, marker)
 }
 
 /// Serves `router` and answers one `GET path`: the status, the body, and whether an error-level

@@ -288,47 +288,24 @@ fn a_panicking_exception_handler_gives_a_bare_500() {
     stop(running);
 }
 
-/// The log lines of this test binary, with their levels.
-static RECORDS: std::sync::Mutex<Vec<(log::Level, String)>> = std::sync::Mutex::new(Vec::new());
-
-struct Recorder;
-
-impl log::Log for Recorder {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let entry = (record.level(), record.args().to_string());
-        RECORDS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry);
-    }
-
-    fn flush(&self) {}
-}
-
 #[test]
 fn a_failing_exception_handler_is_an_error_level_log_line() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Debug);
-    });
+    test_support::record_logs();
     let running = failing(
         || "a marker for the failing handler's log line".into(),
         |spec| spec.exception_handler(Broken { panics: false }),
     );
     assert_eq!(connect_to(&running, "http").exchange(get("/")).status, 500);
     stop(running);
-    let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
+    let records = test_support::records();
     assert!(
         records
             .iter()
-            .any(|(level, line)| *level == log::Level::Error
-                && line.contains("an exception handler failed")
-                && line.contains("a marker for the failing handler's log line")),
+            .any(|record| record.level == log::Level::Error
+                && record.message.contains("an exception handler failed")
+                && record
+                    .message
+                    .contains("a marker for the failing handler's log line")),
         "{records:?}"
     );
 }

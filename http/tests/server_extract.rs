@@ -4,8 +4,8 @@
 
 mod server_common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
 
 use hyperf_http::server::{
     ExceptionHandler, Form, FromRequest, HttpError, IntoResponse, Json, Middleware, Next, Path,
@@ -17,44 +17,12 @@ use hyperf_http::{
 };
 use serde::{Deserialize, Serialize};
 use server_common::{TIMEOUT, connect_to, request, server, spec, start, stop, within};
+use test_support::{logged_at, record_logs};
 
-/// Records every log line of this test binary, to tell a client's mistake (no error line) from a
-/// server fault (an error line).
-struct Recorder;
-
-static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-impl log::Log for Recorder {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let entry = (record.level(), record.args().to_string());
-        RECORDS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry);
-    }
-
-    fn flush(&self) {}
-}
-
-fn record_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Recorder).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Debug);
-    });
-}
-
-/// Whether an error-level record mentions `marker` (each test has a marker of its own).
+/// Whether an error-level record mentions `marker` (each test has a marker of its own), to tell
+/// a client's mistake (no error line) from a server fault (an error line); `record_logs` first.
 fn error_logged(marker: &str) -> bool {
-    RECORDS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|(level, message)| *level == log::Level::Error && message.contains(marker))
+    logged_at(log::Level::Error, marker)
 }
 
 /// The pipeline of a server with `router`, without sockets.

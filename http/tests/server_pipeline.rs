@@ -3,8 +3,8 @@
 
 mod server_common;
 
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use coordinator::Coordinator;
@@ -563,45 +563,14 @@ fn request_terminated_of_a_pipelined_request_fires_after_its_response_is_sent() 
     stop(running);
 }
 
-/// Log lines, captured for the whole test binary.
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = record.args().to_string();
-            LOGGED.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
+/// Whether a warning or an error mentions `text`; `record_logs` first.
 fn logged(text: &str) -> bool {
-    LOGGED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|line| line.contains(text))
+    test_support::logged_at(log::Level::Warn, text)
 }
 
 #[test]
 fn a_panicking_listener_is_logged_and_the_request_is_still_served() {
-    capture_logs();
+    test_support::record_logs();
     let served = Log::new();
     let after_panics = served.clone();
     let mut router = Router::new();
@@ -625,7 +594,7 @@ fn a_panicking_listener_is_logged_and_the_request_is_still_served() {
 
 #[test]
 fn a_panicking_server_event_listener_is_logged_and_the_server_runs_on() {
-    capture_logs();
+    test_support::record_logs();
     let mut router = Router::new();
     router.get("/", |_: Request| "served").unwrap();
     let (running, mut client) = serve(spec("http").router(router), |server| {

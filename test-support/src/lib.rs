@@ -1,5 +1,6 @@
-//! What the workspace's tests share: waits that fail a test instead of hanging it, and a raw
-//! HTTP/1.1 client that reads responses byte for byte.
+//! What the workspace's tests share: waits that fail a test instead of hanging it, a raw
+//! HTTP/1.1 client that reads responses byte for byte, and the one `log` recorder a test binary
+//! can have ([`record_logs`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -17,7 +18,9 @@
 //! Dev-only: no crate of the workspace depends on it outside its tests.
 
 mod client;
+mod logs;
 mod wait;
 
 pub use crate::client::{Client, Cut, Reply, find, get, request};
+pub use crate::logs::{Record, logged_at, messages_of, record_logs, records};
 pub use crate::wait::{eventually, within};
