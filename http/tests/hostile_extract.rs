@@ -8,18 +8,7 @@ mod server_common;
 
 use hyperf_http::server::{Form, Json, Path, Query, Router, RunningServer};
 use serde::Deserialize;
-use server_common::{Reply, connect_to, get, server, spec, start, stop};
-
-/// A `POST` of `body` to `path` with `content_type`.
-fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    request
-}
+use server_common::{Reply, exchange, get, post, server, spec, start, stop};
 
 /// `{"a":{"a":…1…}}`, `levels` objects deep.
 fn nested_objects(levels: usize) -> String {
@@ -114,11 +103,6 @@ fn routes() -> Router {
 
 fn running() -> RunningServer {
     start(server().server(spec("http").router(routes())))
-}
-
-/// `request`'s reply on a connection of its own.
-fn exchange(running: &RunningServer, request: impl AsRef<[u8]>) -> Reply {
-    connect_to(running, "http").exchange(request)
 }
 
 /// The server still serves: a new connection gets its answer.

@@ -6,18 +6,7 @@ mod server_common;
 
 use hyperf_http::server::{Form, Json, Router, RunningServer, ServerConfig, ServerSpec};
 use hyperf_http::{Bytes, EngineConfig, Limits};
-use server_common::{Reply, connect_to, get, server, spec, start, stop};
-
-/// A `POST` of `body` to `path` with `content_type`.
-fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    request
-}
+use server_common::{exchange, get, post, server, spec, start, stop};
 
 fn post_json(path: &str, body: &str) -> Vec<u8> {
     post(path, "application/json", body.as_bytes())
@@ -52,10 +41,6 @@ fn router(route: impl FnOnce(hyperf_http::server::RouteRef<'_>)) -> Router {
 
 fn run(spec: ServerSpec) -> RunningServer {
     start(server().server(spec))
-}
-
-fn exchange(running: &RunningServer, request: impl AsRef<[u8]>) -> Reply {
-    connect_to(running, "http").exchange(request)
 }
 
 #[test]

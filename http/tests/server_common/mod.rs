@@ -27,6 +27,22 @@ pub fn spec(name: &str) -> ServerSpec {
     ServerSpec::new(name, "127.0.0.1", 0)
 }
 
+/// A `POST` of `body` to `path` with `content_type`.
+pub fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// `request`'s reply on a connection of its own to the server's spec `http`.
+pub fn exchange(running: &RunningServer, request: impl AsRef<[u8]>) -> Reply {
+    connect_to(running, "http").exchange(request)
+}
+
 /// Starts `server`, which must start.
 pub fn start(server: Server) -> RunningServer {
     server.start().expect("the server starts")
