@@ -6,11 +6,18 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyperf_http::server::{Form, Json, Router, ServerSpec};
 use hyperf_http::{Engine, EngineConfig};
 use serde::Deserialize;
+use server_common::{eventually, nested_objects, post};
+use test_support::write_stack_down_to;
+
+mod server_common;
+
+/// How long a state that nothing signals may take to come about.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// An internally tagged enum: serde buffers an ignored field through its recursive `Content`.
 #[derive(Deserialize)]
@@ -54,18 +61,6 @@ fn engine() -> Engine {
     Engine::start_shared("127.0.0.1:0", EngineConfig::default(), service).unwrap()
 }
 
-fn post(path: &str, content_type: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn nested_objects(levels: usize) -> String {
-    format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
-}
-
 /// Sends `request` on a connection of its own and reads until the server closes it; the
 /// status of the first response.
 fn attack(engine: &Engine, request: &[u8]) -> u16 {
@@ -90,17 +85,9 @@ fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Waits until the engine has no connection left, for at most `within`.
-fn wait_for_no_connections(engine: &Engine, within: Duration) {
-    let deadline = Instant::now() + within;
-    while engine.connections() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} connections still open",
-            engine.connections()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Waits until the engine has no connection left.
+fn wait_for_no_connections(engine: &Engine) {
+    eventually(LIMIT, "no connection is left", || engine.connections() == 0);
 }
 
 #[test]
@@ -112,19 +99,28 @@ fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is
     let before = descriptors();
     let json = "application/json";
     assert_eq!(
-        attack(&engine, &post("/value", json, &nested_objects(120))),
+        attack(
+            &engine,
+            &post("/value", json, nested_objects(120).as_bytes())
+        ),
         400
     );
     let junk = format!(
         r#"{{"type":"A","name":"x","junk":{}}}"#,
         nested_objects(100)
     );
-    assert_eq!(attack(&engine, &post("/shape", json, &junk)), 400);
+    assert_eq!(attack(&engine, &post("/shape", json, junk.as_bytes())), 400);
     let thread = format!("{}{}", r#"{"replies":["#.repeat(100), "]}".repeat(100));
-    assert_eq!(attack(&engine, &post("/comment", json, &thread)), 400);
+    assert_eq!(
+        attack(&engine, &post("/comment", json, thread.as_bytes())),
+        400
+    );
     let form = "a=b&".repeat(2 * 1024 * 1024 / 4) + "c";
     let urlencoded = "application/x-www-form-urlencoded";
-    assert_eq!(attack(&engine, &post("/form", urlencoded, &form)), 413);
+    assert_eq!(
+        attack(&engine, &post("/form", urlencoded, form.as_bytes())),
+        413
+    );
     // A 60 KB header, then pipelined requests for 16 KiB responses, read only once all are
     // sent (the server writes under its output bound meanwhile).
     let mut pipelined = format!(
@@ -137,17 +133,11 @@ fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is
     }
     assert_eq!(attack(&engine, &pipelined), 200);
 
-    wait_for_no_connections(&engine, Duration::from_secs(10));
+    wait_for_no_connections(&engine);
     // A connection leaves the registry just before its socket closes.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while descriptors() != before {
-        assert!(
-            Instant::now() < deadline,
-            "descriptors leaked: {} of {before}",
-            descriptors()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(LIMIT, "the descriptors are back to those before", || {
+        descriptors() == before
+    });
     assert_eq!(
         attack(
             &engine,
@@ -156,16 +146,6 @@ fn after_every_attack_no_connection_or_descriptor_is_left_and_the_next_client_is
         200
     );
     engine.stop(Duration::from_secs(1));
-}
-
-/// Recurses until the stack is `depth` bytes below `entry`, each level writing a 2 KiB frame.
-#[inline(never)]
-fn recurse_to(entry: usize, depth: usize) -> u8 {
-    let frame = std::hint::black_box([0xa5u8; 2048]);
-    if entry - std::ptr::addr_of!(frame) as usize >= depth {
-        return frame[0];
-    }
-    recurse_to(entry, depth).wrapping_add(frame[2047])
 }
 
 #[test]
@@ -180,7 +160,7 @@ fn a_handler_that_goes_deep_into_its_stack_shows_in_the_stack_high_water() {
             // 100 KiB below the handler: past 6/16 of the default 256 KiB stack counted from
             // the connection's entry, short of 10/16.
             let entry = std::ptr::addr_of!(entry) as usize;
-            std::hint::black_box(recurse_to(entry, 100 * 1024)).to_string()
+            std::hint::black_box(write_stack_down_to(entry, 100 * 1024)).to_string()
         })
         .unwrap();
     let service = ServerSpec::new("http", "127.0.0.1", 0)
@@ -191,12 +171,10 @@ fn a_handler_that_goes_deep_into_its_stack_shows_in_the_stack_high_water() {
     let request = b"GET /deep HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     assert_eq!(attack(&engine, request), 200);
     // Measured as the connection ends, just after its socket closed.
-    wait_for_no_connections(&engine, Duration::from_secs(10));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while engine.stack_high_water() == 0.0 {
-        assert!(Instant::now() < deadline, "no stack use recorded");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_no_connections(&engine);
+    eventually(LIMIT, "stack use is recorded", || {
+        engine.stack_high_water() > 0.0
+    });
     let share = engine.stack_high_water();
     // 100 KiB below the handler, which is 9 to 27 KiB below the connection's entry.
     assert!((6.0 / 16.0..=8.0 / 16.0).contains(&share), "{share}");
@@ -221,13 +199,11 @@ fn a_stopped_engine_releases_its_service_and_state_once_its_connections_are_serv
         let request = b"GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
         assert_eq!(attack(&engine, request), 200);
     }
-    wait_for_no_connections(&engine, Duration::from_secs(10));
+    wait_for_no_connections(&engine);
     engine.stop(Duration::from_secs(1));
     drop(engine);
     // The timer thread lets go of the engine as it ends, just after the stop.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while held.upgrade().is_some() {
-        assert!(Instant::now() < deadline, "the engine's state outlived it");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(LIMIT, "the engine's state is dropped", || {
+        held.upgrade().is_none()
+    });
 }

@@ -8,12 +8,7 @@ mod server_common;
 
 use hyperf_http::server::{Form, Json, Path, Query, Router, RunningServer};
 use serde::Deserialize;
-use server_common::{Reply, exchange, get, post, server, spec, start, stop};
-
-/// `{"a":{"a":…1…}}`, `levels` objects deep.
-fn nested_objects(levels: usize) -> String {
-    format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
-}
+use server_common::{Reply, exchange, get, nested_objects, post, server, spec, start, stop};
 
 /// A comment with its replies: a recursive type.
 #[derive(Deserialize)]

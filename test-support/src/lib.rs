@@ -1,6 +1,6 @@
 //! What the workspace's tests share: waits that fail a test instead of hanging it, a raw
-//! HTTP/1.1 client that reads responses byte for byte, and the one `log` recorder a test binary
-//! can have ([`record_logs`]).
+//! HTTP/1.1 client that reads responses byte for byte, the one `log` recorder a test binary
+//! can have ([`record_logs`]), and a walk down a coroutine's stack ([`write_stack_down_to`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -19,8 +19,10 @@
 
 mod client;
 mod logs;
+mod stack;
 mod wait;
 
 pub use crate::client::{Client, Cut, Reply, find, get, request};
 pub use crate::logs::{Record, logged_at, messages_of, record_logs, records};
+pub use crate::stack::write_stack_down_to;
 pub use crate::wait::{eventually, within};

@@ -122,17 +122,6 @@ impl HighWater {
 mod tests {
     use super::*;
 
-    /// Recurses until the stack is `depth` bytes below `entry`, each level filling a 2 KiB
-    /// frame with a non-zero pattern.
-    #[inline(never)]
-    fn recurse_to(entry: usize, depth: usize) -> u8 {
-        let frame = std::hint::black_box([0xa5u8; 2048]);
-        if entry - std::ptr::addr_of!(frame) as usize >= depth {
-            return frame[0];
-        }
-        recurse_to(entry, depth).wrapping_add(frame[2047])
-    }
-
     /// On a fresh coroutine with a `stack_size` stack: goes `depth` bytes deep and returns the
     /// deepest probe written.
     fn deepest_after(stack_size: usize, depth: usize) -> usize {
@@ -143,7 +132,7 @@ mod tests {
                 let entry = 0u8;
                 let entry = std::ptr::addr_of!(entry) as usize;
                 let probe = StackProbe::new(entry, stack_size).expect("probed");
-                std::hint::black_box(recurse_to(entry, depth));
+                std::hint::black_box(test_support::write_stack_down_to(entry, depth));
                 probe.deepest_written()
             })
             .unwrap()

@@ -38,6 +38,11 @@ pub fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     request
 }
 
+/// `{"a":{"a":…1…}}`, `levels` objects deep: JSON that recurses as deep as it nests.
+pub fn nested_objects(levels: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
+}
+
 /// `request`'s reply on a connection of its own to the server's spec `http`.
 pub fn exchange(running: &RunningServer, request: impl AsRef<[u8]>) -> Reply {
     connect_to(running, "http").exchange(request)
