@@ -16,29 +16,23 @@
 //! assert_eq!(response.body().as_bytes(), Some(&br#"{"id":42}"#[..]));
 //! ```
 
+// The request path: what happens to one request, from routing to the response.
 mod access_log;
-mod builder;
-#[cfg(feature = "toml")]
-mod config;
 mod error;
 mod events;
 mod exception;
 mod extract;
 mod middleware;
 mod pipeline;
-mod placement;
-mod readiness;
 mod request_context;
 mod request_id;
 mod response;
 mod router;
-mod running;
-mod spec;
+
+// The process: building, starting and stopping a server, and its workers.
+mod process;
 
 pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
-pub use self::builder::{Server, ServerError};
-#[cfg(feature = "toml")]
-pub use self::config::{ConfigError, ServerConfig};
 pub use self::error::{ClientError, HttpError, Panicked, find_cause, find_client_error};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
@@ -46,7 +40,12 @@ pub use self::extract::{
     Form, FromRequest, Handler, MissingState, Path, Query, Rejection, RejectionKind, State,
 };
 pub use self::middleware::{Identity, Middleware, Next};
-pub use self::placement::Message;
+pub use self::process::builder::{Server, ServerError};
+#[cfg(feature = "toml")]
+pub use self::process::config::{ConfigError, ServerConfig};
+pub use self::process::placement::Message;
+pub use self::process::running::{RunningServer, StopReports};
+pub use self::process::spec::ServerSpec;
 pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
 pub use self::request_id::RequestId;
 #[cfg(feature = "json")]
@@ -55,5 +54,3 @@ pub use self::response::{HandlerResult, IntoResponse};
 pub use self::router::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
-pub use self::running::{RunningServer, StopReports};
-pub use self::spec::ServerSpec;

@@ -17,7 +17,7 @@ use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestT
 use crate::server::exception::{self, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
-use crate::server::readiness::Readiness;
+use crate::server::process::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::router::{Dispatched, Router};
 
@@ -107,7 +107,7 @@ impl Pipeline {
         // (1) Never serve on a half-started worker: not before every worker has started, nor
         // on a recycled worker whose start callbacks still run.
         self.worker_start.r#yield();
-        crate::server::placement::wait_for_connection_worker();
+        crate::server::process::placement::wait_for_connection_worker();
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
         let (received, mut head) = (head, None);

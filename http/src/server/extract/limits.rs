@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use crate::engine::Request;
 use crate::server::extract::{Rejection, RejectionKind};
+use crate::server::process::spec::ServerSpec;
 use crate::server::router::Dispatched;
-use crate::server::spec::ServerSpec;
 
 /// A route's limits, resolved once when its server is built: its own, else its server's, else
 /// the defaults.

@@ -14,10 +14,10 @@ use crate::engine::{ConnectionSpawner, Engine, EngineConfig, Service};
 use crate::server::events::{
     Listeners, RequestHandled, RequestReceived, RequestTerminated, ServerEvent,
 };
-use crate::server::placement::{Counted, Message, WorkerSpawner};
-use crate::server::readiness::Readiness;
-use crate::server::running::{RunningServer, Shutdown};
-use crate::server::spec::ServerSpec;
+use crate::server::process::placement::{Counted, Message, WorkerSpawner};
+use crate::server::process::readiness::Readiness;
+use crate::server::process::running::{RunningServer, Shutdown};
+use crate::server::process::spec::ServerSpec;
 
 type IdHook = Arc<dyn Fn(usize) + Send + Sync>;
 type Hook = Arc<dyn Fn() + Send + Sync>;

@@ -13,7 +13,7 @@ use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
-use crate::server::readiness::Readiness;
+use crate::server::process::readiness::Readiness;
 use crate::server::router::Router;
 
 /// One named server: where it listens and how it answers.

@@ -12,8 +12,8 @@ use coordinator::Coordinator;
 use runtime::WorkerPool;
 
 use crate::engine::{Engine, StopReport};
-use crate::server::placement::Message;
-use crate::server::readiness::Readiness;
+use crate::server::process::placement::Message;
+use crate::server::process::readiness::Readiness;
 
 /// Each server's name and what its engine's stop reported.
 pub type StopReports = Vec<(String, StopReport)>;

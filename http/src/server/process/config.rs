@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::engine::{EngineConfig, Limits};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
-use crate::server::builder::Server;
-use crate::server::spec::ServerSpec;
+use crate::server::process::builder::Server;
+use crate::server::process::spec::ServerSpec;
 
 /// Servers and settings read from TOML.
 ///
