@@ -151,9 +151,9 @@ impl ClientError for crate::server::extract::Rejection {
     }
 }
 
-impl ClientError for crate::server::router::ParamError {
+impl ClientError for crate::server::routing::ParamError {
     fn status(&self) -> StatusCode {
-        crate::server::router::ParamError::status(self)
+        crate::server::routing::ParamError::status(self)
     }
 
     fn client_message(&self) -> Cow<'_, str> {
@@ -201,7 +201,7 @@ fn as_client_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Clien
     if let Some(rejection) = error.downcast_ref::<crate::server::extract::Rejection>() {
         return Some(rejection);
     }
-    if let Some(param) = error.downcast_ref::<crate::server::router::ParamError>() {
+    if let Some(param) = error.downcast_ref::<crate::server::routing::ParamError>() {
         return Some(param);
     }
     error

@@ -27,7 +27,7 @@ mod pipeline;
 mod request_context;
 mod request_id;
 mod response;
-mod router;
+mod routing;
 
 // The process: building, starting and stopping a server, and its workers.
 mod process;
@@ -51,6 +51,6 @@ pub use self::request_id::RequestId;
 #[cfg(feature = "json")]
 pub use self::response::Json;
 pub use self::response::{HandlerResult, IntoResponse};
-pub use self::router::{
+pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };

@@ -19,7 +19,7 @@ use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
 use crate::server::process::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
-use crate::server::router::{Dispatched, Router};
+use crate::server::routing::{Dispatched, Router};
 
 type Chain = Arc<[Arc<dyn Middleware>]>;
 

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
 use crate::engine::{Request, header_fields};
-use crate::server::router::Dispatched;
+use crate::server::routing::Dispatched;
 
 /// What the request pipeline keeps of the current request in its coroutine's context: the
 /// request as it was received, before any middleware changed it.

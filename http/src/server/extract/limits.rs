@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::engine::Request;
 use crate::server::extract::{Rejection, RejectionKind};
 use crate::server::process::spec::ServerSpec;
-use crate::server::router::Dispatched;
+use crate::server::routing::Dispatched;
 
 /// A route's limits, resolved once when its server is built: its own, else its server's, else
 /// the defaults.

@@ -9,7 +9,7 @@ use serde::forward_to_deserialize_any;
 
 use crate::engine::Request;
 use crate::server::extract::{FromRequest, Rejection, RejectionKind};
-use crate::server::router::{self, params};
+use crate::server::routing::{self, params};
 
 /// The route's parameters, percent-decoded: one value (`Path<u32>`, for a route with one
 /// parameter), a tuple in the pattern's order (`Path<(u32, String)>`), or a `serde` struct by
@@ -68,7 +68,7 @@ impl de::Error for Error {
 
 /// All the parameters: a struct or map by name, a tuple or sequence in order, or a single
 /// value when there is exactly one.
-struct Params<'a>(&'a router::Params);
+struct Params<'a>(&'a routing::Params);
 
 impl<'a> Params<'a> {
     fn single(&self) -> Result<Value<'a>, Error> {
@@ -321,7 +321,7 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
 }
 
 /// A copy of the route's parameters, undecoded.
-impl FromRequest for router::Params {
+impl FromRequest for routing::Params {
     type Rejection = std::convert::Infallible;
 
     fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {

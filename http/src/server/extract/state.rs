@@ -3,7 +3,7 @@
 
 use crate::engine::Request;
 use crate::server::extract::FromRequest;
-use crate::server::router::Dispatched;
+use crate::server::routing::Dispatched;
 use std::error::Error;
 use std::fmt;
 

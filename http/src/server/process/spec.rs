@@ -14,7 +14,7 @@ use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::process::readiness::Readiness;
-use crate::server::router::Router;
+use crate::server::routing::Router;
 
 /// One named server: where it listens and how it answers.
 #[doc(alias = "servers")]
