@@ -24,6 +24,9 @@ pub struct Config {
     pool_capacity: Option<usize>,
     idle_coroutines: Option<usize>,
     pin_workers: bool,
+    offload_threads: Option<usize>,
+    offload_queue: Option<usize>,
+    bridge_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -38,6 +41,9 @@ impl Default for Config {
             pool_capacity: None,
             idle_coroutines: None,
             pin_workers: false,
+            offload_threads: None,
+            offload_queue: None,
+            bridge_threads: None,
         }
     }
 }
@@ -87,6 +93,30 @@ impl Config {
         self
     }
 
+    /// Threads of the [`offload`](crate::offload()) pool (default: 16; the
+    /// [`offload`](crate::offload) module says why). Read when the pool starts, at the first
+    /// `offload`.
+    pub fn offload_threads(mut self, threads: usize) -> Self {
+        self.offload_threads = Some(threads.max(1));
+        self
+    }
+
+    /// How many closures wait for an [`offload`](crate::offload()) thread before callers wait
+    /// for room (default: 1,024).
+    pub fn offload_queue(mut self, closures: usize) -> Self {
+        self.offload_queue = Some(closures.max(1));
+        self
+    }
+
+    /// Worker threads of the tokio runtime [`block_on`](crate::block_on) starts (default:
+    /// tokio's, one per CPU). Ignored when the program gives its own runtime
+    /// ([`bridge::use_handle`](crate::bridge::use_handle)) or once the runtime has started.
+    #[cfg(feature = "tokio")]
+    pub fn bridge_threads(mut self, threads: usize) -> Self {
+        self.bridge_threads = Some(threads.max(1));
+        self
+    }
+
     fn apply(&self) {
         let may = may::config();
         if let Some(workers) = self.workers {
@@ -103,6 +133,13 @@ impl Config {
             self.idle_coroutines
                 .unwrap_or(crate::pool::DEFAULT_IDLE_CAPACITY),
         );
+        crate::offload::set_threads(
+            self.offload_threads
+                .unwrap_or(crate::offload::DEFAULT_THREADS),
+        );
+        crate::offload::set_queue(self.offload_queue.unwrap_or(crate::offload::DEFAULT_QUEUE));
+        #[cfg(feature = "tokio")]
+        crate::bridge::set_threads(self.bridge_threads.unwrap_or(0));
     }
 }
 

@@ -69,6 +69,9 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "tokio")]
+pub mod bridge;
+mod completion;
 mod config;
 mod context;
 mod context_store;
@@ -76,6 +79,7 @@ mod coroutine;
 mod defer;
 mod deferred;
 mod frame;
+pub mod offload;
 mod panic;
 mod pool;
 mod sync;
@@ -85,6 +89,8 @@ mod timer;
 pub mod toolkit;
 mod workers;
 
+#[cfg(feature = "tokio")]
+pub use crate::bridge::{block_on, block_on_timeout};
 pub use crate::config::{Config, ConfigError, configure};
 pub use crate::context::{AnyContextKey, Context, ContextKey};
 pub use crate::coroutine::{
@@ -92,6 +98,7 @@ pub use crate::coroutine::{
     scope_open, spawn, stats,
 };
 pub use crate::defer::{NotInCoroutine, defer, try_defer};
+pub use crate::offload::{OffloadError, offload, offload_timeout};
 pub use crate::panic::{Panic, is_cancelled, panic_message};
 pub use crate::timer::{timer, timer_with_closing};
 pub use crate::toolkit::{
