@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use benches::{HELLO, full_pipeline_spec};
 use criterion::{Criterion, criterion_group};
 use hyperf_http::server::{HttpError, Json, Path, Router, ServerSpec, params};
-use hyperf_http::{BoxError, Bytes, Request, Response, Service, StatusCode, header};
+use hyperf_http::{BoxError, Bytes, Incoming, Request, Response, Service, StatusCode, header};
 
 /// The head of [`request`] as the engine receives it: the engine hands a service both.
 const HEAD: &[u8] = b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n";
@@ -46,7 +46,8 @@ fn time_requests(
     runtime::spawn(move || {
         let began = Instant::now();
         for _ in 0..iters {
-            let response = runtime::scope(|| service.call_with_head(black_box(make()), &head));
+            let response =
+                runtime::scope(|| service.call(Incoming::new(black_box(make()), Some(&head))));
             black_box(response.unwrap());
         }
         began.elapsed()

@@ -60,7 +60,7 @@ pub mod server;
 
 pub use crate::engine::{
     Body, BodyError, BodyPolicy, BodyReader, BodyWriter, BoxError, ConnectionSpawner,
-    CoroutineSpawner, Engine, EngineConfig, Limits, Request, Response, Service, Spawned,
+    CoroutineSpawner, Engine, EngineConfig, Incoming, Limits, Request, Response, Service, Spawned,
     StopReport,
 };
 pub use bytes::Bytes;

@@ -52,7 +52,7 @@ fn a_common_line_has_the_request_line_status_bytes_duration_and_no_id() {
     let service = pipeline(hello_router(), |s| {
         s.access_log(AccessLog::new(AccessLogFormat::Common))
     });
-    service.call(get("/common_marker?x=1", &[])).unwrap();
+    service.call(get("/common_marker?x=1", &[]).into()).unwrap();
     let line = only_line("common_marker");
     let (prefix, rest) = line.split_once(" [").unwrap();
     assert_eq!(prefix, "- - -");
@@ -76,7 +76,7 @@ fn a_combined_line_adds_the_referer_and_the_user_agent_escaped() {
         "/combined_marker",
         &[("referer", "http://a.test/"), ("user-agent", "tool \"1\"")],
     );
-    service.call(request).unwrap();
+    service.call(request.into()).unwrap();
     let line = only_line("combined_marker");
     assert!(
         line.contains(r#" 200 5 "http://a.test/" "tool \"1\"" "#),
@@ -90,7 +90,7 @@ fn a_json_line_is_one_object_with_every_field() {
         s.access_log(AccessLog::new(AccessLogFormat::JsonLines))
     });
     service
-        .call(get("/json_marker", &[("user-agent", "probe")]))
+        .call(get("/json_marker", &[("user-agent", "probe")]).into())
         .unwrap();
     let line: serde_json::Value = serde_json::from_str(&only_line("json_marker")).unwrap();
     assert_eq!(line["method"], "GET");
@@ -121,8 +121,8 @@ fn a_failed_request_is_logged_with_the_status_its_client_gets() {
     let service = pipeline(router, |s| {
         s.access_log(AccessLog::new(AccessLogFormat::JsonLines))
     });
-    service.call(get("/failed_marker", &[])).unwrap();
-    service.call(get("/panicked_marker", &[])).unwrap();
+    service.call(get("/failed_marker", &[]).into()).unwrap();
+    service.call(get("/panicked_marker", &[]).into()).unwrap();
     let failed: serde_json::Value = serde_json::from_str(&only_line("failed_marker")).unwrap();
     let panicked: serde_json::Value = serde_json::from_str(&only_line("panicked_marker")).unwrap();
     assert_eq!(
@@ -136,7 +136,7 @@ fn an_unrouted_request_is_logged_as_its_404() {
     let service = pipeline(Router::new(), |s| {
         s.access_log(AccessLog::new(AccessLogFormat::JsonLines))
     });
-    service.call(get("/unrouted_marker", &[])).unwrap();
+    service.call(get("/unrouted_marker", &[]).into()).unwrap();
     let line: serde_json::Value = serde_json::from_str(&only_line("unrouted_marker")).unwrap();
     assert_eq!(line["status"], 404);
 }
@@ -152,14 +152,14 @@ fn a_streamed_body_has_no_byte_count() {
     let service = pipeline(router, |s| {
         s.access_log(AccessLog::new(AccessLogFormat::Common))
     });
-    service.call(get("/streamed_marker", &[])).unwrap();
+    service.call(get("/streamed_marker", &[]).into()).unwrap();
     assert!(only_line("streamed_marker").contains(" 200 - "));
 }
 
 #[test]
 fn without_an_access_log_nothing_is_logged() {
     let service = pipeline(hello_router(), |s| s);
-    service.call(get("/silent_marker", &[])).unwrap();
+    service.call(get("/silent_marker", &[]).into()).unwrap();
     assert!(lines_with("silent_marker").is_empty());
 }
 
@@ -186,7 +186,7 @@ fn with_ids(router: Router) -> Arc<dyn Service> {
 
 /// The id the handler saw, and the id the response carries.
 fn ids(service: &Arc<dyn Service>, request: Request) -> (String, String) {
-    let response = service.call(request).unwrap();
+    let response = service.call(request.into()).unwrap();
     let seen = String::from_utf8(response.body().as_bytes().unwrap().to_vec()).unwrap();
     let sent = response.headers()["x-request-id"]
         .to_str()
@@ -236,10 +236,7 @@ fn an_invalid_incoming_id_is_replaced() {
 fn the_access_line_carries_the_request_id() {
     let service = with_ids(echo_id_router());
     service
-        .call(get(
-            "/logged_id_marker",
-            &[("x-request-id", "id-in-the-log")],
-        ))
+        .call(get("/logged_id_marker", &[("x-request-id", "id-in-the-log")]).into())
         .unwrap();
     let line: serde_json::Value = serde_json::from_str(&only_line("logged_id_marker")).unwrap();
     assert_eq!(line["request_id"], "id-in-the-log");
@@ -256,7 +253,9 @@ fn request_ids_in_two_headers_are_two_middlewares() {
                 100,
             )
     });
-    let response = service.call(get("/two_headers_marker", &[])).unwrap();
+    let response = service
+        .call(get("/two_headers_marker", &[]).into())
+        .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
     assert!(response.headers().contains_key("x-correlation-id"));
 }

@@ -49,7 +49,7 @@ fn build(method: Method, target: &str, headers: &[(&str, &str)], body: &str) -> 
 /// The status and body text of `request` through `router`'s pipeline.
 fn answer(router: Router, request: Request) -> (StatusCode, String) {
     let response = pipeline(router)
-        .call(request)
+        .call(request.into())
         .expect("the pipeline answers");
     let body = response.body().as_bytes().expect("a full body").to_vec();
     (
@@ -246,12 +246,15 @@ fn rename(Json(user): Json<User>) -> Json<User> {
 #[test]
 fn json_round_trips_a_body() {
     let response = pipeline(posted(rename))
-        .call(build(
-            Method::POST,
-            "/",
-            &[("content-type", "application/json")],
-            r#"{"id":1,"name":"ada"}"#,
-        ))
+        .call(
+            build(
+                Method::POST,
+                "/",
+                &[("content-type", "application/json")],
+                r#"{"id":1,"name":"ada"}"#,
+            )
+            .into(),
+        )
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -443,7 +446,9 @@ fn state_is_shared_by_every_request() {
     router.state(Arc::new(AtomicUsize::new(0)));
     let service = pipeline(router);
     for expected in ["1", "2", "3"] {
-        let response = service.call(build(Method::GET, "/", &[], "")).unwrap();
+        let response = service
+            .call(build(Method::GET, "/", &[], "").into())
+            .unwrap();
         assert_eq!(response.body().as_bytes(), Some(expected.as_bytes()));
     }
 }
@@ -467,7 +472,9 @@ fn state_of_the_server_spec_reaches_the_handler_and_the_routers_wins() {
         .state(Name("ada"))
         .router(router)
         .into_service();
-    let response = service.call(build(Method::GET, "/", &[], "")).unwrap();
+    let response = service
+        .call(build(Method::GET, "/", &[], "").into())
+        .unwrap();
     assert_eq!(response.body().as_bytes(), Some(&b"hi ada"[..]));
 }
 
@@ -525,12 +532,15 @@ fn a_rejection_reaches_a_custom_exception_handler() {
         .exception_handler(JsonRejections)
         .into_service();
     let response = service
-        .call(build(
-            Method::POST,
-            "/",
-            &[("content-type", "application/json")],
-            "{",
-        ))
+        .call(
+            build(
+                Method::POST,
+                "/",
+                &[("content-type", "application/json")],
+                "{",
+            )
+            .into(),
+        )
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value =
@@ -617,7 +627,9 @@ fn extraction_runs_after_the_middlewares() {
         .middleware(InjectToken)
         .router(routed("/", |Caller(name): Caller| name))
         .into_service();
-    let response = service.call(build(Method::GET, "/", &[], "")).unwrap();
+    let response = service
+        .call(build(Method::GET, "/", &[], "").into())
+        .unwrap();
     assert_eq!(response.body().as_bytes(), Some(&b"from-middleware"[..]));
 }
 

@@ -247,7 +247,7 @@ proptest! {
         }
         let service = spec.into_service();
 
-        let response = service.call(Request::new(hyperf_http::Bytes::new())).unwrap();
+        let response = service.call(Request::new(hyperf_http::Bytes::new()).into()).unwrap();
         prop_assert_eq!(response.status(), 200);
         let mut expected = hyperf_sort(&[global, route].concat());
         expected.push(99);

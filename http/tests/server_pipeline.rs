@@ -287,7 +287,7 @@ fn a_draft_does_not_reach_the_next_call_served_in_the_same_context() {
     let call = |path: &str| {
         let mut request = Request::new(hyperf_http::Bytes::new());
         *request.uri_mut() = path.parse().unwrap();
-        service.call(request).unwrap()
+        service.call(request.into()).unwrap()
     };
     assert_eq!(call("/mark").headers()["x-mark"], "set");
     assert!(call("/plain").headers().get("x-mark").is_none());

@@ -262,11 +262,15 @@ fn a_body_reader_on_a_route_that_buffers_is_a_500() {
     let service = ServerSpec::new("http", "127.0.0.1", 0)
         .router(router)
         .into_service();
-    let response = hyperf_http::Service::call(&*service, {
-        let mut request = Request::new(Bytes::new());
-        *request.method_mut() = hyperf_http::Method::POST;
-        request
-    })
+    let response = hyperf_http::Service::call(
+        &*service,
+        {
+            let mut request = Request::new(Bytes::new());
+            *request.method_mut() = hyperf_http::Method::POST;
+            request
+        }
+        .into(),
+    )
     .unwrap();
     assert_eq!(response.status(), 500);
 }

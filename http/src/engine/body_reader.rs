@@ -21,7 +21,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::StatusCode;
 use may::net::TcpStream;
 use parking_lot::Mutex;
@@ -48,7 +48,16 @@ const PIECE: usize = 16 * 1024;
 /// it, its reads fail.
 #[derive(Clone)]
 pub struct BodyReader {
-    shared: Arc<Mutex<Option<Streaming>>>,
+    shared: Arc<Mutex<Option<Source>>>,
+}
+
+/// Where a reader's bytes come from.
+enum Source {
+    /// The connection's socket, during its request.
+    Socket(Streaming),
+    /// A body already in memory: an [`Incoming`](crate::Incoming) made from a request, as
+    /// tests and in-process callers build one.
+    Memory(Bytes),
 }
 
 impl fmt::Debug for BodyReader {
@@ -65,8 +74,13 @@ pub struct BodyError {
 }
 
 impl BodyError {
-    fn new(status: StatusCode, reason: &'static str) -> Self {
+    pub(crate) fn new(status: StatusCode, reason: &'static str) -> Self {
         BodyError { status, reason }
+    }
+
+    /// A body larger than its limit: `413`.
+    pub(crate) fn too_large() -> Self {
+        DecodeError::BODY_TOO_LARGE.into()
     }
 
     /// The status a client is answered with: `413` past the limit, `408` after too long a
@@ -142,7 +156,14 @@ pub(crate) enum Returned {
 impl BodyReader {
     pub(crate) fn new(streaming: Streaming) -> Self {
         BodyReader {
-            shared: Arc::new(Mutex::new(Some(streaming))),
+            shared: Arc::new(Mutex::new(Some(Source::Socket(streaming)))),
+        }
+    }
+
+    /// A reader of `body`, already in memory.
+    pub(crate) fn in_memory(body: Bytes) -> Self {
+        BodyReader {
+            shared: Arc::new(Mutex::new(Some(Source::Memory(body)))),
         }
     }
 
@@ -152,7 +173,7 @@ impl BodyReader {
         let Some(mut guard) = self.shared.try_lock() else {
             return Returned::Lost;
         };
-        let Some(streaming) = guard.take() else {
+        let Some(Source::Socket(streaming)) = guard.take() else {
             return Returned::Lost;
         };
         if streaming.failed {
@@ -171,9 +192,18 @@ impl BodyReader {
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut guard = self.shared.lock();
-        let streaming = guard.as_mut().ok_or_else(|| {
+        let source = guard.as_mut().ok_or_else(|| {
             io::Error::other("the request this body belonged to has been answered")
         })?;
+        let streaming = match source {
+            Source::Socket(streaming) => streaming,
+            Source::Memory(bytes) => {
+                let read = bytes.len().min(buf.len());
+                buf[..read].copy_from_slice(&bytes[..read]);
+                bytes.advance(read);
+                return Ok(read);
+            }
+        };
         match streaming.read(buf) {
             Ok(read) => Ok(read),
             Err(error) => {
@@ -348,7 +378,7 @@ fn read_with_deadline(
     }
 }
 
-fn gone() -> BodyError {
+pub(crate) fn gone() -> BodyError {
     BodyError::new(
         StatusCode::BAD_REQUEST,
         "the client closed before the body's end",

@@ -13,11 +13,11 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use may::net::TcpStream;
 
-use crate::engine::body_reader::{BodyReader, Returned, Streaming};
+use crate::engine::body_reader::{BodyError, BodyReader, Returned, Streaming, gone};
+use crate::engine::incoming::{Incoming, ReadBody};
 use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
-use crate::engine::service::BodyPolicy;
-use crate::engine::service::{Request, Response};
+use crate::engine::service::{Request, Response, Service};
 use crate::engine::stack_probe::StackProbe;
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{
@@ -224,6 +224,24 @@ pub(crate) struct Connection {
     /// A streamed body was left unread: the close after the response lingers, so that the
     /// client reads the response instead of a reset.
     unread_body: bool,
+    /// The body of the request being served, as the service has read it so far.
+    body: RequestBody,
+}
+
+/// Where the body of the request being served is: the service reads it through its
+/// [`Incoming`] ([`ReadBody`]), and the connection settles the rest after the call.
+enum RequestBody {
+    /// Not read (yet).
+    Unread {
+        framing: Framing,
+        expect_continue: bool,
+    },
+    /// Read whole, or none to read.
+    Taken,
+    /// Handed to a reader.
+    Streamed(BodyReader),
+    /// Reading it failed: the connection answers with this and closes.
+    Failed(Stop),
 }
 
 impl Connection {
@@ -242,6 +260,7 @@ impl Connection {
             output: Vec::new(),
             unsent: Vec::new(),
             unread_body: false,
+            body: RequestBody::Taken,
         }
     }
 
@@ -253,7 +272,7 @@ impl Connection {
         let probe = StackProbe::for_current(std::ptr::addr_of!(entry) as usize);
         let shared = Arc::clone(&self.shared);
         let armed = Armed::arm(&shared, self.registration.id(), self.stream.as_raw_fd());
-        self.serve_until_closed();
+        self.serve_until_closed(&*shared.service);
         drop(armed);
         let Some(probe) = probe else { return };
         let deepest = probe.deepest_written();
@@ -271,10 +290,10 @@ impl Connection {
         }
     }
 
-    fn serve_until_closed(mut self) {
+    fn serve_until_closed(mut self, service: &dyn Service) {
         let mut first = true;
         loop {
-            match self.serve_one(first) {
+            match self.serve_one(service, first) {
                 Ok(true) => first = false,
                 Ok(false) | Err(Stop::Gone) => break,
                 Err(Stop::Refuse(error)) => {
@@ -329,40 +348,34 @@ impl Connection {
     }
 
     /// One request and its response; `Ok(true)` when the connection can serve another.
-    fn serve_one(&mut self, first: bool) -> Result<bool, Stop> {
+    fn serve_one(&mut self, service: &dyn Service, first: bool) -> Result<bool, Stop> {
         // Matched rather than `?`, as in `read_head`: one copy of the head fewer.
         let head = match self.read_head(first) {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(false),
             Err(stop) => return Err(stop),
         };
-        let (body, reader) = match self.shared.service.body_policy(&head.method, &head.uri) {
-            BodyPolicy::Streamed { max_bytes } => {
-                (Bytes::new(), Some(self.stream_body(&head, max_bytes)?))
-            }
-            BodyPolicy::Buffered => (self.read_body(&head)?, None),
-        };
         let method = head.method.clone();
         let version = head.version;
         let mut keep_alive = head.keep_alive;
+        // The service reads the body, as it decides (`Incoming::read_body`).
+        self.body = RequestBody::Unread {
+            framing: head.framing,
+            expect_continue: head.expect_continue,
+        };
         // Held in an `Option` that the scope's closure borrows, not owned by the closure: the
         // scope moves its closure (into its `catch_unwind`), and a closure holding the
         // ~250-byte request cost a copy of it each time. Built in the `Option`: built first and
         // then wrapped, it was copied once more.
-        let (mut request, raw_head) = into_request(head, body);
-        if let (Some(reader), Some(request)) = (&reader, &mut request) {
-            request.extensions_mut().insert(reader.clone());
-        }
+        let (mut request, raw_head) = into_request(head);
         self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
         // holding its response has been.
         let (written, scope) = runtime::scope_open(|| {
-            let response = self.call_service(&mut request, &raw_head);
+            let response = self.call_service(service, &mut request, &raw_head);
+            keep_alive &= self.settle_body()?;
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
-            if let Some(reader) = reader {
-                keep_alive &= self.take_body_back(&reader);
-            }
             // Winding down or draining: requests the client has already sent are still
             // answered — those buffered here and those waiting in the socket — then the
             // connection closes.
@@ -440,13 +453,41 @@ impl Connection {
         }
     }
 
-    /// Hands the body of `head` to a [`BodyReader`] (after checking its length against
-    /// `max_bytes`, 0 for no limit): the handler reads it as it arrives.
-    fn stream_body(&mut self, head: &Head, max_bytes: u64) -> Result<BodyReader, Stop> {
+    /// Once the service has returned: what is left of the request's body is settled —
+    /// taken back from its reader, or read and discarded if the service never read it.
+    /// Whether the connection can serve another request; the refusal if reading the body
+    /// failed.
+    fn settle_body(&mut self) -> Result<bool, Stop> {
+        match std::mem::replace(&mut self.body, RequestBody::Taken) {
+            RequestBody::Taken
+            | RequestBody::Unread {
+                framing: Framing::Empty,
+                ..
+            } => Ok(true),
+            RequestBody::Streamed(reader) => Ok(self.take_body_back(&reader)),
+            RequestBody::Unread {
+                framing,
+                expect_continue,
+            } => {
+                let reader = self.stream_body(framing, expect_continue, 0)?;
+                Ok(self.take_body_back(&reader))
+            }
+            RequestBody::Failed(stop) => Err(stop),
+        }
+    }
+
+    /// Hands a body framed as `framing` to a [`BodyReader`] (after checking its length
+    /// against `max_bytes`, 0 for no limit): the handler reads it as it arrives.
+    fn stream_body(
+        &mut self,
+        framing: Framing,
+        expect_continue: bool,
+        max_bytes: u64,
+    ) -> Result<BodyReader, Stop> {
         let stream = self.stream.try_clone()?;
         let engine = Arc::clone(&self.shared);
         let state = Arc::clone(&self.state);
-        let streaming = match head.framing {
+        let streaming = match framing {
             Framing::Empty => {
                 Streaming::with_length(stream, BytesMut::new(), 0, false, engine, state)
             }
@@ -456,7 +497,7 @@ impl Connection {
                 }
                 let wanted = usize::try_from(length).unwrap_or(usize::MAX);
                 let buffered = self.input.take(wanted);
-                let send_continue = head.expect_continue && (buffered.len() as u64) < length;
+                let send_continue = expect_continue && (buffered.len() as u64) < length;
                 self.flush_before_continue(send_continue)?;
                 Streaming::with_length(stream, buffered, length, send_continue, engine, state)
             }
@@ -464,7 +505,7 @@ impl Connection {
                 // The chunked framing says where the body ends only as it is decoded: the
                 // reader takes everything buffered and gives back what follows the body.
                 let buffered = self.input.take_all();
-                let send_continue = head.expect_continue && buffered.is_empty();
+                let send_continue = expect_continue && buffered.is_empty();
                 self.flush_before_continue(send_continue)?;
                 Streaming::chunked(stream, buffered, max_bytes, send_continue, engine, state)
             }
@@ -503,8 +544,8 @@ impl Connection {
         }
     }
 
-    fn read_body(&mut self, head: &Head) -> Result<Bytes, Stop> {
-        match head.framing {
+    fn read_body(&mut self, framing: Framing, expect_continue: bool) -> Result<Bytes, Stop> {
+        match framing {
             Framing::Empty => Ok(Bytes::new()),
             Framing::Length(length) => {
                 if length > self.shared.config.limits.max_body_bytes as u64 {
@@ -520,7 +561,7 @@ impl Connection {
                 let mut body = vec![0; length];
                 let mut filled = buffered.len();
                 body[..filled].copy_from_slice(&buffered);
-                if filled < length && head.expect_continue {
+                if filled < length && expect_continue {
                     self.send_continue()?;
                 }
                 while filled < length {
@@ -538,7 +579,7 @@ impl Connection {
                 let limits = &shared.config.limits;
                 let mut decoder = ChunkedDecoder::new();
                 let mut body = BytesMut::new();
-                let mut asked_to_continue = !head.expect_continue;
+                let mut asked_to_continue = !expect_continue;
                 loop {
                     let used = decoder
                         .decode(self.input.filled(), &mut body, limits)
@@ -579,12 +620,17 @@ impl Connection {
 
     /// Calls the service with the request in `request` (taken out of it), turning an error or
     /// a panic into a `500`.
-    fn call_service(&self, request: &mut Option<Request>, head: &Bytes) -> Response {
-        let service = &self.shared.service;
+    fn call_service(
+        &mut self,
+        service: &dyn Service,
+        request: &mut Option<Request>,
+        head: &Bytes,
+    ) -> Response {
         // Borrowed by the closure, as in `serve_one`: `catch_unwind` moves its closure, and one
         // owning the request copied it each time.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            service.call_with_head(request.take().expect("taken once"), head)
+            let request = request.take().expect("taken once");
+            service.call(Incoming::on_connection(request, head, self))
         }));
         match outcome {
             Ok(Ok(response)) => return response,
@@ -726,6 +772,64 @@ impl Connection {
     }
 }
 
+/// The service reads the body through the connection: how it does is recorded for
+/// `settle_body`, a failure included.
+impl ReadBody for Connection {
+    fn read_whole(&mut self) -> Result<Bytes, BodyError> {
+        let RequestBody::Unread {
+            framing,
+            expect_continue,
+        } = self.body
+        else {
+            return Err(BodyError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the body was read already",
+            ));
+        };
+        let read = self.read_body(framing, expect_continue);
+        self.state.clear_deadline();
+        match read {
+            Ok(body) => {
+                self.body = RequestBody::Taken;
+                Ok(body)
+            }
+            Err(stop) => Err(self.failed(stop)),
+        }
+    }
+
+    fn read_streamed(&mut self, max_bytes: u64) -> Result<BodyReader, BodyError> {
+        let RequestBody::Unread {
+            framing,
+            expect_continue,
+        } = self.body
+        else {
+            return Err(BodyError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the body was read already",
+            ));
+        };
+        match self.stream_body(framing, expect_continue, max_bytes) {
+            Ok(reader) => {
+                self.body = RequestBody::Streamed(reader.clone());
+                Ok(reader)
+            }
+            Err(stop) => Err(self.failed(stop)),
+        }
+    }
+}
+
+impl Connection {
+    /// Records that reading the body failed with `stop`, and what the service is told.
+    fn failed(&mut self, stop: Stop) -> BodyError {
+        let error = match &stop {
+            Stop::Refuse(refused) => BodyError::from(*refused),
+            Stop::Gone => gone(),
+        };
+        self.body = RequestBody::Failed(stop);
+        error
+    }
+}
+
 /// The socket as a streamed body writes to it: each write may stall for the write timeout at
 /// most, while the pauses between writes (the handler producing its data) are not bounded.
 struct TimedWrites<'a> {
@@ -752,9 +856,10 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
-/// The request of `head` and `body` (in an `Option`, for `serve_one`), and the head's bytes.
-fn into_request(head: Head, body: Bytes) -> (Option<Request>, Bytes) {
-    let mut request = Request::new(body);
+/// The request of `head`, its body not read yet (in an `Option`, for `serve_one`), and the
+/// head's bytes.
+fn into_request(head: Head) -> (Option<Request>, Bytes) {
+    let mut request = Request::new(Bytes::new());
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
     *request.version_mut() = head.version;

@@ -4,6 +4,7 @@
 mod body_reader;
 mod config;
 mod connection;
+mod incoming;
 mod lifeline;
 mod listener;
 mod registry;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use self::body_reader::{BodyError, BodyReader};
 pub use self::config::{EngineConfig, Limits};
+pub use self::incoming::Incoming;
 pub(crate) use self::listener::bind;
 use self::listener::wake_accept_loop;
 pub use self::service::{BodyPolicy, BoxError, Request, Response, Service};

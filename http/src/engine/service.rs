@@ -1,8 +1,8 @@
 //! What the engine calls for each request.
 
 use bytes::Bytes;
-use http::{Method, Uri};
 
+use crate::engine::incoming::Incoming;
 use crate::engine::wire::body::Body;
 
 /// A request as the engine hands it over: the `http` crate's request with the whole body.
@@ -17,7 +17,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Turns a request into a response. Called in the connection's coroutine: blocking calls park
 /// the coroutine, not the thread.
 ///
-/// Any `Fn(Request) -> Result<Response, BoxError>` closure is a service:
+/// Any `Fn(Request) -> Result<Response, BoxError>` closure is a service; it gets the request
+/// with its whole body:
 ///
 /// ```
 /// use hyperf_http::{Request, Response, BoxError};
@@ -28,45 +29,62 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// # fn is_service(_: impl hyperf_http::Service) {}
 /// # is_service(hello);
 /// ```
+///
+/// A service of its own gets the request before its body is read, as an [`Incoming`], and
+/// decides how to read it. Everything the engine needs from a service comes through this one
+/// method, so a wrapper that forwards `call` forwards all of it:
+///
+/// ```
+/// use hyperf_http::{BodyPolicy, BoxError, Incoming, Response, Service};
+///
+/// /// Streams every body to the handler, at most 1 GiB of it.
+/// struct Uploads;
+///
+/// impl Service for Uploads {
+///     fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+///         let mut request = incoming.read_body(BodyPolicy::Streamed { max_bytes: 1 << 30 })?;
+///         let mut reader = request.extensions_mut().remove::<hyperf_http::BodyReader>().unwrap();
+///         let received = std::io::copy(&mut reader, &mut std::io::sink())?;
+///         Ok(Response::new(format!("{received} bytes").into()))
+///     }
+/// }
+///
+/// /// Logs each request's path, then lets the inner service answer it.
+/// struct Logged<S>(S);
+///
+/// impl<S: Service> Service for Logged<S> {
+///     fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+///         log::info!("{}", incoming.request().uri().path());
+///         self.0.call(incoming)
+///     }
+/// }
+///
+/// let request = hyperf_http::Request::new(hyperf_http::Bytes::from_static(b"abc"));
+/// let response = Logged(Uploads).call(Incoming::from(request)).unwrap();
+/// assert_eq!(response.body().as_bytes(), Some(&b"3 bytes"[..]));
+/// ```
 pub trait Service: Send + Sync + 'static {
     /// Handles one request. An `Err` (or a panic) becomes a `500 Internal Server Error`
-    /// whose body says nothing of the cause; the cause is logged.
-    fn call(&self, request: Request) -> Result<Response, BoxError>;
-
-    /// Handles one request, given with its head as the engine received it: the request line
-    /// and header fields through the empty line, already parsed into `request` and validated.
-    /// A service that keeps a copy of the head can share these bytes rather than clone the
-    /// parsed fields (the server's pipeline does, for `RequestContext::request`). The engine
-    /// calls this; the default ignores `head` and calls [`call`](Self::call).
-    fn call_with_head(&self, request: Request, head: &Bytes) -> Result<Response, BoxError> {
-        let _ = head;
-        self.call(request)
-    }
-
-    /// How the engine reads the body of a request to `method` `uri`, asked once its head is
-    /// read: whole before [`call`](Self::call) (the default), or
-    /// [streamed](BodyPolicy::Streamed) through a [`BodyReader`](crate::BodyReader) in the
-    /// request's extensions. The server's pipeline answers for each route.
-    fn body_policy(&self, method: &Method, uri: &Uri) -> BodyPolicy {
-        let _ = (method, uri);
-        BodyPolicy::Buffered
-    }
+    /// whose body says nothing of the cause; the cause is logged. After a failed
+    /// [`read_body`](Incoming::read_body), the engine answers with the body's error instead,
+    /// whatever this returns.
+    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError>;
 }
 
 impl<F> Service for F
 where
     F: Fn(Request) -> Result<Response, BoxError> + Send + Sync + 'static,
 {
-    fn call(&self, request: Request) -> Result<Response, BoxError> {
-        self(request)
+    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+        self(incoming.into_buffered()?)
     }
 }
 
-/// How the engine reads a request's body, as the [`Service`] asks for it.
+/// How a request's body is read ([`Incoming::read_body`]), as the [`Service`] decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BodyPolicy {
-    /// Read whole before the service is called, up to the engine's
+    /// Read whole, up to the engine's
     /// [`max_body_bytes`](crate::Limits::max_body_bytes).
     #[default]
     Buffered,

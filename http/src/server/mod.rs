@@ -12,7 +12,7 @@
 //! let service = ServerSpec::new("http", "127.0.0.1", 0).router(router).into_service();
 //! let mut request = Request::new(Bytes::new());
 //! *request.uri_mut() = "/users/42".parse().unwrap();
-//! let response = service.call(request).unwrap();
+//! let response = service.call(request.into()).unwrap();
 //! assert_eq!(response.body().as_bytes(), Some(&br#"{"id":42}"#[..]));
 //! ```
 

@@ -1,23 +1,25 @@
-//! The default `on_request`: the seed's ten steps.
+//! The default `on_request`: the seed's ten steps, from routing to the response.
+//!
+//! What concerns the process rather than the request — the health route, the wait for a
+//! started worker, the worker's `max_request` count — wraps this service as layers of its own
+//! (`server::process`), so that the pipeline knows nothing of workers.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coordinator::Coordinator;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
-use crate::engine::{BodyPolicy, BoxError, Request, Response, Service};
+use crate::engine::{BodyPolicy, BoxError, Incoming, Request, Response, Service};
 use crate::server::access_log::AccessLog;
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
-use crate::server::process::readiness::Readiness;
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::routing::{Dispatched, Router};
 
@@ -36,15 +38,6 @@ pub(crate) struct Pipeline {
     lifecycle: bool,
     listeners: Arc<Listeners>,
     access_log: Option<AccessLog>,
-    /// Whether a route streams its bodies: only then is a request routed before its body is
-    /// read (to learn how to read it), as well as in the pipeline.
-    streams_bodies: bool,
-    readiness: Readiness,
-    /// The health route's path, answered before everything else.
-    health_route: Option<Box<str>>,
-    /// The pool's `WORKER_START`, held here: looking it up by name on every request would cost
-    /// more than waiting on it.
-    worker_start: Coordinator,
 }
 
 pub(crate) struct PipelineParts {
@@ -57,15 +50,11 @@ pub(crate) struct PipelineParts {
     pub(crate) lifecycle: bool,
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) access_log: Option<AccessLog>,
-    pub(crate) readiness: Readiness,
-    pub(crate) health_route: Option<Box<str>>,
-    pub(crate) worker_start: Coordinator,
 }
 
 impl Pipeline {
     pub(crate) fn new(mut parts: PipelineParts) -> Self {
         parts.router.prepare(&parts.states, parts.limits);
-        let streams_bodies = parts.router.streams_bodies();
         let route_chains = parts
             .router
             .route_entries()
@@ -84,30 +73,22 @@ impl Pipeline {
             lifecycle: parts.lifecycle,
             listeners: parts.listeners,
             access_log: parts.access_log,
-            streams_bodies,
-            readiness: parts.readiness,
-            health_route: parts.health_route,
-            worker_start: parts.worker_start,
         }
     }
 
-    /// Steps 1 to 10 of the seed's `onRequest`.
+    /// Steps 2 to 10 of the seed's `onRequest`, for a request routed to `dispatched` (step 3,
+    /// done before its body was read, which the route says how to read). Step 1, the wait for
+    /// a started worker, is the process's layer around this service.
     /// `head`: the bytes of the request's head as the engine received them, when it did.
-    pub(crate) fn on_request(&self, request: Request, head: Option<&Bytes>) -> Response {
+    fn on_request(
+        &self,
+        request: Request,
+        dispatched: Dispatched,
+        head: Option<&Bytes>,
+    ) -> Response {
         // The clock is read only when the access log or a RequestTerminated listener will see
         // the elapsed time.
-        // The health route answers at once, without the wait on WORKER_START below (a recycled
-        // worker's start callbacks): its answer is the server's readiness, not the worker's.
-        if let Some(path) = &self.health_route
-            && request.uri().path() == &**path
-        {
-            return self.readiness.health_response();
-        }
         let started = (self.access_log.is_some() || self.times_requests()).then(Instant::now);
-        // (1) Never serve on a half-started worker: not before every worker has started, nor
-        // on a recycled worker whose start callbacks still run.
-        self.worker_start.r#yield();
-        crate::server::process::placement::wait_for_connection_worker();
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
         let (received, mut head) = (head, None);
@@ -117,7 +98,14 @@ impl Pipeline {
         // Headers middlewares set on whatever response ends the request (the request id).
         let final_headers = FinalHeaders::default();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.dispatch(&mut request, received, started, &mut head, &final_headers)
+            self.dispatch(
+                &mut request,
+                dispatched,
+                received,
+                started,
+                &mut head,
+                &final_headers,
+            )
         }));
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
@@ -181,19 +169,20 @@ impl Pipeline {
         self.lifecycle && !self.listeners.terminated.is_empty()
     }
 
-    /// Steps 2 to 7, on the request in `slot` (taken out of it for the chain: moved in and
-    /// out of `dispatch` by value, it was copied twice more).
+    /// Steps 2 and 4 to 7, on the request in `slot` (taken out of it for the chain: moved in
+    /// and out of `dispatch` by value, it was copied twice more).
     fn dispatch(
         &self,
         slot: &mut Option<Request>,
+        dispatched: Dispatched,
         received: Option<&Bytes>,
         started: Option<Instant>,
         head: &mut Option<Arc<RequestHead>>,
         final_headers: &FinalHeaders,
     ) -> Result<Response, BoxError> {
         let request = slot.as_mut().expect("dispatch is given the request");
-        // (3) Route first, so even 404s and 405s go through the global middlewares.
-        let dispatched = self.router.dispatch(request.method(), request.uri().path());
+        // (3) was done before the body was read; even 404s and 405s go through the global
+        // middlewares.
         // (2) The request (and an empty response) in the coroutine's context.
         let stored = Arc::new(RequestHead::received(
             Arc::clone(&self.server),
@@ -235,22 +224,19 @@ impl Pipeline {
 }
 
 impl Service for Pipeline {
-    fn call(&self, request: Request) -> Result<Response, BoxError> {
-        Ok(self.on_request(request, None))
-    }
-
-    fn call_with_head(&self, request: Request, head: &Bytes) -> Result<Response, BoxError> {
-        Ok(self.on_request(request, Some(head)))
-    }
-
-    fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> BodyPolicy {
-        if !self.streams_bodies {
-            return BodyPolicy::Buffered;
-        }
-        match self.router.dispatch(method, uri.path()) {
+    /// Routes the request once, by its head: the route says how its body is read, and the
+    /// rest of the pipeline goes on with the same match. A body that cannot be read ends the
+    /// request here (the engine answers it), before any middleware or event.
+    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+        let head = incoming.request();
+        let dispatched = self.router.dispatch(head.method(), head.uri().path());
+        let policy = match &dispatched {
             Dispatched::Found(found) => found.route.body,
             _ => BodyPolicy::Buffered,
-        }
+        };
+        let received = incoming.received_head();
+        let request = incoming.read_body(policy)?;
+        Ok(self.on_request(request, dispatched, received))
     }
 }
 

@@ -10,11 +10,11 @@ use std::time::Duration;
 use coordinator::Coordinator;
 use runtime::{Worker, Workers};
 
-use crate::engine::{ConnectionSpawner, Engine, EngineConfig, Service};
+use crate::engine::{ConnectionSpawner, Engine, EngineConfig};
 use crate::server::events::{
     Listeners, RequestHandled, RequestReceived, RequestTerminated, ServerEvent,
 };
-use crate::server::process::placement::{Counted, Message, WorkerSpawner};
+use crate::server::process::placement::{Message, WorkerGate, WorkerSpawner};
 use crate::server::process::readiness::Readiness;
 use crate::server::process::running::{RunningServer, Shutdown};
 use crate::server::process::spec::ServerSpec;
@@ -322,11 +322,10 @@ impl Server {
         let mut engines = Vec::new();
         for (spec, (socket, config)) in self.servers.into_iter().zip(sockets) {
             let name = spec.name.clone();
-            let service: Arc<dyn Service> = Arc::new(Counted(spec.service(
-                Arc::clone(&listeners),
-                pool.worker_start().clone(),
-                readiness.clone(),
-            )));
+            let worker_start = pool.worker_start().clone();
+            let service = spec.service(Arc::clone(&listeners), readiness.clone(), |inner| {
+                Arc::new(WorkerGate::new(worker_start, inner))
+            });
             let engine = Engine::start_on(
                 socket,
                 config,

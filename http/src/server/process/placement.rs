@@ -1,38 +1,48 @@
 //! Connections on workers: which worker serves a connection (round robin over the accepting
-//! ones, waiting while none is), and the coroutine-local through which a request reaches the
-//! worker of its connection.
+//! ones, waiting while none is), the coroutine-local through which a request reaches the
+//! worker of its connection, and the layer around a server's service that makes each request
+//! wait for a started worker and count towards its `max_request`.
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use coordinator::Coordinator;
 use runtime::{Worker, WorkerPool};
 
 use crate::engine::{
-    BoxError, ConnectionSpawner, CoroutineSpawner, Request, Response, Service, Spawned,
+    BoxError, ConnectionSpawner, CoroutineSpawner, Incoming, Response, Service, Spawned,
 };
 
 /// The messages workers send each other (`send_message`, `on_pipe_message`).
 pub type Message = String;
 
-/// Counts each request towards its worker's `max_request`.
-pub(crate) struct Counted(pub(crate) Arc<dyn Service>);
+/// The layer of the seed's step 1 around a server's service: a request is never served on a
+/// half-started worker — not before every worker has started, nor on a recycled worker whose
+/// start callbacks still run — and each request counts towards its worker's `max_request`.
+pub(crate) struct WorkerGate {
+    /// The pool's `WORKER_START`, held here: looking it up by name on every request would
+    /// cost more than waiting on it.
+    worker_start: Coordinator,
+    inner: Arc<dyn Service>,
+}
 
-impl Service for Counted {
-    fn call(&self, request: Request) -> Result<Response, BoxError> {
-        let response = self.0.call(request);
+impl WorkerGate {
+    pub(crate) fn new(worker_start: Coordinator, inner: Arc<dyn Service>) -> Self {
+        WorkerGate {
+            worker_start,
+            inner,
+        }
+    }
+}
+
+impl Service for WorkerGate {
+    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+        self.worker_start.r#yield();
+        wait_for_connection_worker();
+        let response = self.inner.call(incoming);
         request_done();
         response
-    }
-
-    fn call_with_head(&self, request: Request, head: &bytes::Bytes) -> Result<Response, BoxError> {
-        let response = self.0.call_with_head(request, head);
-        request_done();
-        response
-    }
-
-    fn body_policy(&self, method: &http::Method, uri: &http::Uri) -> crate::engine::BodyPolicy {
-        self.0.body_policy(method, uri)
     }
 }
 
@@ -63,7 +73,7 @@ impl Drop for ServedBy {
 /// Waits until the worker serving the current connection has run its start callbacks: after a
 /// recycle, the pool's `WORKER_START` is long resumed, but a connection may already be given
 /// to the worker's next life while its `on_worker_start` still runs.
-pub(crate) fn wait_for_connection_worker() {
+fn wait_for_connection_worker() {
     let starting = CONNECTION_WORKER.with(|w| {
         w.borrow()
             .as_ref()

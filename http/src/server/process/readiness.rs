@@ -14,7 +14,7 @@ use coordinator::Coordinator;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
 
-use crate::engine::{Body, Response};
+use crate::engine::{Body, BoxError, Incoming, Response, Service};
 
 /// Shared by a server's pipelines and its [`RunningServer`](crate::server::RunningServer).
 #[derive(Debug, Clone)]
@@ -53,5 +53,34 @@ impl Readiness {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    }
+}
+
+/// The health route as a layer around a server's service: its path (any method) is answered
+/// with the server's readiness before everything else — before the wait for a started worker
+/// (its answer is the server's readiness, not one worker's), routing and middlewares.
+pub(crate) struct HealthRoute {
+    path: Box<str>,
+    readiness: Readiness,
+    inner: Arc<dyn Service>,
+}
+
+impl HealthRoute {
+    pub(crate) fn new(path: Box<str>, readiness: Readiness, inner: Arc<dyn Service>) -> Self {
+        HealthRoute {
+            path,
+            readiness,
+            inner,
+        }
+    }
+}
+
+impl Service for HealthRoute {
+    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
+        if incoming.request().uri().path() == &*self.path {
+            // Its body, if any, is the engine's to discard.
+            return Ok(self.readiness.health_response());
+        }
+        self.inner.call(incoming)
     }
 }

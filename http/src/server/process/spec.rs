@@ -13,7 +13,7 @@ use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
-use crate::server::process::readiness::Readiness;
+use crate::server::process::readiness::{HealthRoute, Readiness};
 use crate::server::routing::Router;
 
 /// One named server: where it listens and how it answers.
@@ -229,23 +229,32 @@ impl ServerSpec {
     /// let mut router = Router::new();
     /// router.get("/", |_: Request| "hello").unwrap();
     /// let service = ServerSpec::new("test", "127.0.0.1", 0).router(router).into_service();
-    /// let response = service.call(Request::new(hyperf_http::Bytes::new())).unwrap();
+    /// let response = service.call(Request::new(hyperf_http::Bytes::new()).into()).unwrap();
     /// assert_eq!(response.body().as_bytes(), Some(&b"hello"[..]));
     /// ```
     pub fn into_service(self) -> Arc<dyn Service> {
-        let started = Coordinator::new();
-        started.resume();
         let readiness = Readiness::new(Coordinator::new());
-        self.service(Arc::new(Listeners::default()), started, readiness)
+        self.service(Arc::new(Listeners::default()), readiness, |service| service)
     }
 
-    /// The service the server's engine calls: its own `on_request`, or the pipeline.
+    /// The service the server's engine calls: its own `on_request` or the pipeline, inside
+    /// `gate` (the process's wait for a started worker), inside the health route.
     pub(crate) fn service(
-        self,
+        mut self,
         listeners: Arc<Listeners>,
-        worker_start: Coordinator,
         readiness: Readiness,
+        gate: impl FnOnce(Arc<dyn Service>) -> Arc<dyn Service>,
     ) -> Arc<dyn Service> {
+        let health_route = self.health_route.take();
+        let gated = gate(self.handler(listeners));
+        match health_route {
+            Some(path) => Arc::new(HealthRoute::new(path.into(), readiness, gated)),
+            None => gated,
+        }
+    }
+
+    /// What answers a request: the server's own `on_request`, or the pipeline.
+    fn handler(self, listeners: Arc<Listeners>) -> Arc<dyn Service> {
         match self.on_request {
             Some(service) => service,
             None => Arc::new(Pipeline::new(PipelineParts {
@@ -258,9 +267,6 @@ impl ServerSpec {
                 lifecycle: self.enable_request_lifecycle,
                 listeners,
                 access_log: self.access_log,
-                readiness,
-                health_route: self.health_route.map(String::into_boxed_str),
-                worker_start,
             })),
         }
     }

@@ -450,14 +450,6 @@ impl Router {
         self
     }
 
-    /// Whether a route streams its bodies (then the engine asks the router for each
-    /// request's body policy).
-    pub(crate) fn streams_bodies(&self) -> bool {
-        self.routes
-            .iter()
-            .any(|route| route.body != BodyPolicy::Buffered)
-    }
-
     /// Every registered route, in registration order.
     pub fn routes(&self) -> impl Iterator<Item = &RouteEntry> {
         self.routes.iter().map(|r| &**r)
