@@ -14,10 +14,11 @@ use http::{Method, StatusCode};
 use may::net::TcpStream;
 
 use crate::engine::body_reader::{BodyError, BodyReader, Returned, Streaming, gone};
+use crate::engine::incoming::Request;
 use crate::engine::incoming::{Incoming, ReadBody};
 use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
-use crate::engine::service::{Request, Response, Service};
+use crate::engine::service::{Response, Service};
 use crate::engine::stack_probe::StackProbe;
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{
@@ -267,12 +268,12 @@ impl Connection {
     /// Serves requests until the client leaves, a request is refused, or the engine stops;
     /// then looks how deep the connection's stack went (`stack_probe`): a coroutine that went
     /// deep ends rather than be reused with those pages resident.
-    pub(crate) fn serve(self) {
+    pub(crate) fn serve(self, service: &dyn Service) {
         let entry = 0u8;
         let probe = StackProbe::for_current(std::ptr::addr_of!(entry) as usize);
         let shared = Arc::clone(&self.shared);
         let armed = Armed::arm(&shared, self.registration.id(), self.stream.as_raw_fd());
-        self.serve_until_closed(&*shared.service);
+        self.serve_until_closed(service);
         drop(armed);
         let Some(probe) = probe else { return };
         let deepest = probe.deepest_written();

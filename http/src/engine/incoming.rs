@@ -12,7 +12,9 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::engine::body_reader::{BodyError, BodyReader};
-use crate::engine::service::{BodyPolicy, Request};
+
+/// A request as the engine hands it over: the `http` crate's request with the whole body.
+pub type Request = http::Request<Bytes>;
 
 /// A request whose head has been read and whose body has not: [`read_body`](Self::read_body)
 /// reads it, whole or [streamed](BodyPolicy::Streamed), and gives the request.
@@ -166,4 +168,20 @@ impl fmt::Debug for Incoming<'_> {
             .field("headers", self.request.headers())
             .finish_non_exhaustive()
     }
+}
+
+/// How a request's body is read ([`Incoming::read_body`]), as the [`Service`] decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyPolicy {
+    /// Read whole, up to the engine's
+    /// [`max_body_bytes`](crate::Limits::max_body_bytes).
+    #[default]
+    Buffered,
+    /// Read by the handler as it arrives, through the request's [`BodyReader`](crate::BodyReader), up to
+    /// `max_bytes` (0: unlimited) instead of the engine's limit.
+    Streamed {
+        /// The most bytes the body may have; 0 for no limit.
+        max_bytes: u64,
+    },
 }

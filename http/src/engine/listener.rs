@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::engine::EngineConfig;
 use crate::engine::connection::Connection;
 use crate::engine::registry::{ConnState, EngineShared};
+use crate::engine::service::Service;
 
 /// Binds `addr` with `config`'s backlog; without [`reuse_port`](EngineConfig::reuse_port) a
 /// taken address is an error.
@@ -51,7 +52,11 @@ pub(crate) fn bind(addr: impl ToSocketAddrs, config: &EngineConfig) -> io::Resul
 /// connection that completes its handshake in the instant between the last look at the queue
 /// and the close is reset (`net.ipv4.tcp_migrate_req` hands even those to another listener of
 /// a `SO_REUSEPORT` group).
-pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpListener) {
+pub(crate) fn accept_loop(
+    shared: &Arc<EngineShared>,
+    service: &Arc<dyn Service>,
+    listener: may::net::TcpListener,
+) {
     let max = shared.config.max_connections;
     let mut failures = Throttle::new(ACCEPT_WARNING_INTERVAL);
     loop {
@@ -81,11 +86,11 @@ pub(crate) fn accept_loop(shared: &Arc<EngineShared>, listener: may::net::TcpLis
         if shared.stopping.load(Ordering::Acquire) && shared.wake_peers.lock().contains(&peer) {
             break;
         }
-        serve(shared, stream);
+        serve(shared, service, stream);
     }
     while has_queued_connection(&listener) {
         match listener.accept() {
-            Ok((stream, _)) => serve(shared, stream),
+            Ok((stream, _)) => serve(shared, service, stream),
             Err(_) => break,
         }
     }
@@ -134,14 +139,15 @@ impl Throttle {
 }
 
 /// Registers `stream` and spawns the coroutine that serves it.
-fn serve(shared: &Arc<EngineShared>, stream: may::net::TcpStream) {
+fn serve(shared: &Arc<EngineShared>, service: &Arc<dyn Service>, stream: may::net::TcpStream) {
     let _ = stream.set_nodelay(true);
     let state = Arc::new(ConnState::new(stream.as_raw_fd()));
     let registration = shared.register(&state);
     let connection_shared = Arc::clone(shared);
     let connection_state = Arc::clone(&state);
+    let service = Arc::clone(service);
     let serve = Box::new(move || {
-        Connection::new(registration, stream, connection_shared, connection_state).serve();
+        Connection::new(registration, stream, connection_shared, connection_state).serve(&*service);
     });
     match shared.spawner.spawn(serve, shared.config.stack_size) {
         Ok(spawned) => {

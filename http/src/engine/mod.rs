@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 pub use self::body_reader::{BodyError, BodyReader};
 pub use self::config::{EngineConfig, Limits};
-pub use self::incoming::Incoming;
+pub use self::incoming::{BodyPolicy, Incoming, Request};
 pub(crate) use self::listener::bind;
 use self::listener::wake_accept_loop;
-pub use self::service::{BodyPolicy, BoxError, Request, Response, Service};
+pub use self::service::{BoxError, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
 pub use self::wire::body::{Body, BodyWriter};
 pub(crate) use self::wire::decode::header_fields;
@@ -124,7 +124,7 @@ impl Engine {
         let local_addr = listener.local_addr()?;
         // SAFETY: the descriptor comes from a listener we own and hand over whole.
         let listener = unsafe { may::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
-        let shared = Arc::new(EngineShared::new(config, service, spawner));
+        let shared = Arc::new(EngineShared::new(config, spawner));
         let timer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("http-timers".into())
@@ -132,7 +132,7 @@ impl Engine {
         let acceptor = Arc::clone(&shared);
         runtime::Builder::new()
             .name("http-accept")
-            .spawn(move || listener::accept_loop(&acceptor, listener))?;
+            .spawn(move || listener::accept_loop(&acceptor, &service, listener))?;
         Ok(Engine { shared, local_addr })
     }
 

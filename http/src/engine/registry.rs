@@ -15,14 +15,12 @@ use coordinator::{Coordinator, WaitList, WaitOutcome};
 use parking_lot::Mutex;
 
 use crate::engine::config::EngineConfig;
-use crate::engine::service::Service;
 use crate::engine::spawner::ConnectionSpawner;
 use crate::engine::wire::date::DateCache;
 
 /// The state shared by the accept loop, the connections and the timer thread.
 pub(crate) struct EngineShared {
     pub(crate) config: EngineConfig,
-    pub(crate) service: Arc<dyn Service>,
     pub(crate) spawner: Arc<dyn ConnectionSpawner>,
     pub(crate) date: DateCache,
     pub(crate) stopping: AtomicBool,
@@ -52,14 +50,9 @@ pub(crate) struct EngineShared {
 }
 
 impl EngineShared {
-    pub(crate) fn new(
-        config: EngineConfig,
-        service: Arc<dyn Service>,
-        spawner: Arc<dyn ConnectionSpawner>,
-    ) -> Self {
+    pub(crate) fn new(config: EngineConfig, spawner: Arc<dyn ConnectionSpawner>) -> Self {
         EngineShared {
             config,
-            service,
             spawner,
             date: DateCache::new(),
             stopping: AtomicBool::new(false),

@@ -1,12 +1,7 @@
 //! What the engine calls for each request.
 
-use bytes::Bytes;
-
-use crate::engine::incoming::Incoming;
+use crate::engine::incoming::{Incoming, Request};
 use crate::engine::wire::body::Body;
-
-/// A request as the engine hands it over: the `http` crate's request with the whole body.
-pub type Request = http::Request<Bytes>;
 
 /// A response: the `http` crate's response with a [`Body`].
 pub type Response = http::Response<Body>;
@@ -78,20 +73,4 @@ where
     fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
         self(incoming.into_buffered()?)
     }
-}
-
-/// How a request's body is read ([`Incoming::read_body`]), as the [`Service`] decides.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyPolicy {
-    /// Read whole, up to the engine's
-    /// [`max_body_bytes`](crate::Limits::max_body_bytes).
-    #[default]
-    Buffered,
-    /// Read by the handler as it arrives, through the request's [`BodyReader`](crate::BodyReader), up to
-    /// `max_bytes` (0: unlimited) instead of the engine's limit.
-    Streamed {
-        /// The most bytes the body may have; 0 for no limit.
-        max_bytes: u64,
-    },
 }
