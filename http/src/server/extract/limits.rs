@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use crate::engine::Request;
 use crate::server::extract::{Rejection, RejectionKind};
-use crate::server::process::spec::ServerSpec;
 use crate::server::routing::Dispatched;
 
 /// A route's limits, resolved once when its server is built: its own, else its server's, else
@@ -24,11 +23,17 @@ pub(crate) struct BodyLimits {
     pub(crate) json_depth: usize,
 }
 
+/// The defaults, public as `ServerSpec::DEFAULT_BODY_LIMIT` and `DEFAULT_JSON_DEPTH` (where
+/// their reasons are written). Defined here, on the request path, so that it needs nothing of
+/// the process's wing.
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub(crate) const DEFAULT_JSON_DEPTH: usize = 32;
+
 impl Default for BodyLimits {
     fn default() -> Self {
         BodyLimits {
-            body: ServerSpec::DEFAULT_BODY_LIMIT,
-            json_depth: ServerSpec::DEFAULT_JSON_DEPTH,
+            body: DEFAULT_BODY_LIMIT,
+            json_depth: DEFAULT_JSON_DEPTH,
         }
     }
 }

@@ -17,7 +17,7 @@ use http::{HeaderMap, Method, Uri, Version};
 use crate::engine::{BodyReader, BoxError, Request};
 
 pub use self::handler::Handler;
-pub(crate) use self::limits::{BodyLimits, limited_body};
+pub(crate) use self::limits::{BodyLimits, DEFAULT_BODY_LIMIT, DEFAULT_JSON_DEPTH, limited_body};
 pub use self::path::Path;
 pub(crate) use self::rejection::escape_controls;
 pub use self::rejection::{Rejection, RejectionKind};

@@ -10,7 +10,7 @@ use crate::engine::{EngineConfig, Service};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
-use crate::server::extract::{BodyLimits, StateMap};
+use crate::server::extract::{self, BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::process::readiness::{HealthRoute, Readiness};
@@ -58,7 +58,7 @@ impl ServerSpec {
     /// a JSON or form API takes, and low enough that a handful of requests cannot make the
     /// parsers' own memory (a `Vec<(String, String)>` of an `a=b&…` form, a
     /// `serde_json::Value`) reach gigabytes. See [`body_limit`](Self::body_limit).
-    pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+    pub const DEFAULT_BODY_LIMIT: usize = extract::DEFAULT_BODY_LIMIT;
 
     /// How deep a `Json` body may nest unless set: 32 levels of arrays and objects. Real APIs
     /// nest a handful of levels, and deserialising recurses once per level on the connection's
@@ -69,7 +69,7 @@ impl ServerSpec {
     /// up to 28 KiB (debug: 92 KiB) of the default 256 KiB
     /// ([`EngineConfig::DEFAULT_STACK_SIZE`]). A deeper limit needs a larger
     /// [`EngineConfig::stack_size`]. See [`json_depth`](Self::json_depth).
-    pub const DEFAULT_JSON_DEPTH: usize = 32;
+    pub const DEFAULT_JSON_DEPTH: usize = extract::DEFAULT_JSON_DEPTH;
 
     /// The longest body the body extractors (`Json`, `Form`, `Bytes`, `String`) take on this
     /// server's routes, in bytes (default [`DEFAULT_BODY_LIMIT`](Self::DEFAULT_BODY_LIMIT),
