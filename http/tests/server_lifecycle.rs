@@ -261,3 +261,44 @@ fn each_server_has_its_own_engine_settings() {
     assert_eq!((reply.status, reply.text().as_str()), (200, "10 bytes"));
     stop(running);
 }
+
+#[test]
+fn two_callbacks_for_one_event_both_fire_in_the_order_added() {
+    let log: Log<String> = Log::new();
+    let (first, second) = (log.clone(), log.clone());
+    let running = start(
+        server()
+            .worker_num(1)
+            .on_worker_start(move |id| first.push(format!("first {id}")))
+            .on_worker_start(move |id| second.push(format!("second {id}")))
+            .server(spec("http").router(Router::new())),
+    );
+    stop(running);
+    assert_eq!(log.entries(), ["first 0", "second 0"]);
+}
+
+#[test]
+fn callbacks_and_event_listeners_fire_in_the_order_added() {
+    let log: Log<String> = Log::new();
+    let (before, hook, after) = (log.clone(), log.clone(), log.clone());
+    let running = start(
+        server()
+            .on_server_event(move |event| {
+                if let ServerEvent::Start = event {
+                    before.push("listener added first".to_string());
+                }
+            })
+            .on_start(move || hook.push("on_start".to_string()))
+            .on_server_event(move |event| {
+                if let ServerEvent::Start = event {
+                    after.push("listener added last".to_string());
+                }
+            })
+            .server(spec("http").router(Router::new())),
+    );
+    stop(running);
+    assert_eq!(
+        log.entries(),
+        ["listener added first", "on_start", "listener added last"]
+    );
+}

@@ -98,15 +98,30 @@ fn a_wrapped_services_buffered_route_keeps_the_engines_body_limit() {
     stop(running);
 }
 
+/// Answers every request itself, never reading a body.
+struct Refusing;
+
+impl Service for Refusing {
+    fn call(&self, _: Incoming<'_>) -> Result<Response, BoxError> {
+        Ok(Response::new("no".into()))
+    }
+}
+
+#[test]
+fn a_service_of_ones_own_is_behind_the_health_route() {
+    let running = start(server().server(spec("http").on_request(Refusing).health_route("/health")));
+    let mut client = connect_to(&running, "http");
+    let reply = client.exchange("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((reply.status, reply.text()), (200, "ready\n".to_string()));
+    assert_eq!(
+        client.exchange("GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(),
+        "no"
+    );
+    stop(running);
+}
+
 #[test]
 fn a_wrapper_that_answers_without_reading_the_body_keeps_the_connection() {
-    /// Answers every request itself, never reading a body.
-    struct Refusing;
-    impl Service for Refusing {
-        fn call(&self, _: Incoming<'_>) -> Result<Response, BoxError> {
-            Ok(Response::new("no".into()))
-        }
-    }
     let running = start(server().server(spec("http").on_request(Refusing)));
     let mut client = connect_to(&running, "http");
     client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -106,7 +106,9 @@ pub use crate::toolkit::{
     Parallel, ParallelError, PopError, PushError, TaskError, TaskFailure, WaitGroup,
     WaitGroupError, Waiter, WaiterError,
 };
-pub use crate::workers::{ShutdownReport, Worker, WorkerError, WorkerPool, Workers, WorkersError};
+pub use crate::workers::{
+    ShutdownReport, Worker, WorkerError, WorkerPool, WorkerSettings, Workers, WorkersError,
+};
 
 /// Spawns a coroutine running the closure; the same as [`spawn`].
 ///

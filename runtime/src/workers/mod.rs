@@ -20,6 +20,23 @@ use self::post::Command;
 pub use self::worker::Worker;
 use crate::coroutine::Builder;
 
+/// A [`Workers`]' settings, as [`Workers::settings`] reads them; each is set by the builder
+/// method of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerSettings {
+    /// How many workers.
+    pub worker_num: usize,
+    /// Requests after which a worker is recycled (0: never).
+    pub max_request: u64,
+    /// How long a stopping worker's in-flight coroutines get before they are cancelled.
+    pub max_wait_time: Duration,
+    /// Whether the pool handles SIGTERM and SIGINT itself.
+    pub handle_signals: bool,
+    /// Whether the pool resumes the process-wide `WORKER_START` and `WORKER_EXIT`.
+    pub process_coordinators: bool,
+}
+
 /// Builds a [`WorkerPool`]: `worker_num` workers with the lifecycle of Swoole's server.
 ///
 /// A worker here is a logical unit of the process, not an OS process: an id, its in-flight
@@ -197,6 +214,18 @@ impl<M: Send + 'static> Workers<M> {
     pub fn on_shutdown(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
         self.callbacks.shutdown = Some(Arc::new(f));
         self
+    }
+
+    /// The settings as configured so far, for a host that builds on this pool (the HTTP
+    /// server reads its `max_wait_time` for its own drain).
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            worker_num: self.worker_num,
+            max_request: self.max_request,
+            max_wait_time: self.max_wait_time,
+            handle_signals: self.handle_signals,
+            process_coordinators: self.process_coordinators,
+        }
     }
 
     /// Starts the pool: the manager runs the start events in a coroutine of its own and this

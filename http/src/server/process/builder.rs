@@ -19,10 +19,6 @@ use crate::server::process::readiness::Readiness;
 use crate::server::process::running::{RunningServer, Shutdown};
 use crate::server::process::spec::ServerSpec;
 
-type IdHook = Arc<dyn Fn(usize) + Send + Sync>;
-type Hook = Arc<dyn Fn() + Send + Sync>;
-type PipeHook = Arc<dyn Fn(usize, Option<usize>, Message) + Send + Sync>;
-
 /// Builds and starts one or more named HTTP servers on one worker pool.
 ///
 /// ```
@@ -54,42 +50,24 @@ type PipeHook = Arc<dyn Fn(usize, Option<usize>, Message) + Send + Sync>;
 /// server.wait();
 /// ```
 pub struct Server {
-    worker_num: usize,
-    max_request: u64,
-    max_wait_time: Duration,
+    /// The worker pool's settings and its pipe-message callback, kept in the pool's own
+    /// builder: the server adds to them only what it serves.
+    workers: Workers<Message>,
     drain_delay: Duration,
     engine: EngineConfig,
-    handle_signals: bool,
-    process_coordinators: bool,
     servers: Vec<ServerSpec>,
-    on_start: Option<Hook>,
-    on_manager_start: Option<Hook>,
-    on_worker_start: Option<IdHook>,
-    on_worker_stop: Option<IdHook>,
-    on_worker_exit: Option<IdHook>,
-    on_pipe_message: Option<PipeHook>,
-    on_shutdown: Option<Hook>,
+    /// Every listener, the seed's callbacks (`on_start`, `on_worker_start`, …) included: each
+    /// is a listener of one [`ServerEvent`].
     listeners: Listeners,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
-            worker_num: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            max_request: 0,
-            max_wait_time: Duration::from_secs(3),
+            workers: Workers::new(),
             drain_delay: Duration::ZERO,
             engine: EngineConfig::default(),
-            handle_signals: true,
-            process_coordinators: true,
             servers: Vec::new(),
-            on_start: None,
-            on_manager_start: None,
-            on_worker_start: None,
-            on_worker_stop: None,
-            on_worker_exit: None,
-            on_pipe_message: None,
-            on_shutdown: None,
             listeners: Listeners::default(),
         }
     }
@@ -137,16 +115,6 @@ impl std::error::Error for ServerError {
     }
 }
 
-macro_rules! hook {
-    ($(#[$doc:meta])* $name:ident, $field:ident, $($arg:ident: $ty:ty),*) => {
-        $(#[$doc])*
-        pub fn $name(mut self, f: impl Fn($($ty),*) + Send + Sync + 'static) -> Self {
-            self.$field = Some(Arc::new(f));
-            self
-        }
-    };
-}
-
 impl Server {
     /// A server with the defaults: a worker per CPU, no `max_request`, `max_wait_time` 3 s,
     /// the engine's default limits, SIGTERM/SIGINT handled, the process-wide coordinators.
@@ -154,21 +122,23 @@ impl Server {
         Self::default()
     }
 
-    /// How many workers.
+    /// How many workers ([`Workers::worker_num`]).
     pub fn worker_num(mut self, workers: usize) -> Self {
-        self.worker_num = workers;
+        self.workers = self.workers.worker_num(workers);
         self
     }
 
-    /// Recycle a worker after it served this many requests (0: never).
+    /// Recycle a worker after it served this many requests, 0 for never
+    /// ([`Workers::max_request`]).
     pub fn max_request(mut self, requests: u64) -> Self {
-        self.max_request = requests;
+        self.workers = self.workers.max_request(requests);
         self
     }
 
-    /// How long stopping workers' requests get before they are cancelled.
+    /// How long stopping workers' requests get before they are cancelled
+    /// ([`Workers::max_wait_time`]).
     pub fn max_wait_time(mut self, wait: Duration) -> Self {
-        self.max_wait_time = wait;
+        self.workers = self.workers.max_wait_time(wait);
         self
     }
 
@@ -193,16 +163,17 @@ impl Server {
         self
     }
 
-    /// Whether SIGTERM (graceful) and SIGINT (immediate) shut the server down (default: yes).
+    /// Whether SIGTERM (graceful) and SIGINT (immediate) shut the server down (default: yes;
+    /// [`Workers::handle_signals`]).
     pub fn handle_signals(mut self, handle: bool) -> Self {
-        self.handle_signals = handle;
+        self.workers = self.workers.handle_signals(handle);
         self
     }
 
     /// Whether the process-wide `WORKER_START`/`WORKER_EXIT` are the pool's (default: yes);
     /// see [`Workers::process_coordinators`].
     pub fn process_coordinators(mut self, process: bool) -> Self {
-        self.process_coordinators = process;
+        self.workers = self.workers.process_coordinators(process);
         self
     }
 
@@ -212,42 +183,81 @@ impl Server {
         self
     }
 
-    hook!(
-        /// Called once the servers are bound, before the manager starts.
-        #[doc(alias = "onStart")]
-        on_start, on_start,
-    );
-    hook!(
-        /// Called when the manager starts.
-        #[doc(alias = "onManagerStart")]
-        on_manager_start, on_manager_start,
-    );
-    hook!(
-        /// Called when a worker starts (also after a recycle), with its id.
-        #[doc(alias = "onWorkerStart")]
-        on_worker_start, on_worker_start, id: usize
-    );
-    hook!(
-        /// Called when a worker stops taking new work.
-        #[doc(alias = "onWorkerStop")]
-        on_worker_stop, on_worker_stop, id: usize
-    );
-    hook!(
-        /// Called when a worker's exit begins.
-        #[doc(alias = "onWorkerExit")]
-        on_worker_exit, on_worker_exit, id: usize
-    );
-    hook!(
-        /// Called in worker `worker_id` for each message sent to it, with the sender (`None`:
-        /// from outside the pool) and the message.
-        #[doc(alias = "onPipeMessage")]
-        on_pipe_message, on_pipe_message, worker_id: usize, from: Option<usize>, message: Message
-    );
-    hook!(
-        /// Called once everything has shut down.
-        #[doc(alias = "onShutdown")]
-        on_shutdown, on_shutdown,
-    );
+    /// Called once the servers are bound, before the manager starts: a listener of
+    /// [`ServerEvent::Start`].
+    #[doc(alias = "onStart")]
+    pub fn on_start(self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::Start = event {
+                f();
+            }
+        })
+    }
+
+    /// Called when the manager starts: a listener of [`ServerEvent::ManagerStart`].
+    #[doc(alias = "onManagerStart")]
+    pub fn on_manager_start(self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::ManagerStart = event {
+                f();
+            }
+        })
+    }
+
+    /// Called when a worker starts (also after a recycle), with its id: a listener of
+    /// [`ServerEvent::WorkerStart`].
+    #[doc(alias = "onWorkerStart")]
+    pub fn on_worker_start(self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::WorkerStart { worker_id } = event {
+                f(*worker_id);
+            }
+        })
+    }
+
+    /// Called when a worker stops taking new work: a listener of [`ServerEvent::WorkerStop`].
+    #[doc(alias = "onWorkerStop")]
+    pub fn on_worker_stop(self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::WorkerStop { worker_id } = event {
+                f(*worker_id);
+            }
+        })
+    }
+
+    /// Called when a worker's exit begins: a listener of [`ServerEvent::WorkerExit`].
+    #[doc(alias = "onWorkerExit")]
+    pub fn on_worker_exit(self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::WorkerExit { worker_id } = event {
+                f(*worker_id);
+            }
+        })
+    }
+
+    /// Called in worker `worker_id` for each message sent to it, with the sender (`None`:
+    /// from outside the pool) and the message ([`Workers::on_pipe_message`]; a later call
+    /// replaces an earlier one, as a message is handled once).
+    #[doc(alias = "onPipeMessage")]
+    pub fn on_pipe_message(
+        mut self,
+        f: impl Fn(usize, Option<usize>, Message) + Send + Sync + 'static,
+    ) -> Self {
+        self.workers = self
+            .workers
+            .on_pipe_message(move |worker, from, message| f(worker.id(), from, message));
+        self
+    }
+
+    /// Called once everything has shut down: a listener of [`ServerEvent::Shutdown`].
+    #[doc(alias = "onShutdown")]
+    pub fn on_shutdown(self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_server_event(move |event| {
+            if let ServerEvent::Shutdown = event {
+                f();
+            }
+        })
+    }
 
     /// Listens to `RequestReceived` (servers with `enable_request_lifecycle`).
     pub fn on_request_received(
@@ -276,7 +286,9 @@ impl Server {
         self
     }
 
-    /// Listens to the server's lifecycle events.
+    /// Listens to the server's lifecycle events; the `on_start`, `on_worker_start`, …
+    /// callbacks are listeners of one event each. Every listener is called, in the order they
+    /// were added.
     pub fn on_server_event(mut self, f: impl Fn(&ServerEvent) + Send + Sync + 'static) -> Self {
         self.listeners.server.push(Arc::new(f));
         self
@@ -309,10 +321,14 @@ impl Server {
             }
         }
         let listeners = Arc::new(std::mem::take(&mut self.listeners));
+        let settings = self.workers.settings();
+        // With a drain delay the server turns SIGTERM into its own shutdown; else the pool
+        // handles the signals.
+        let watch_signals = settings.handle_signals && !self.drain_delay.is_zero();
         // The manager waits until the servers listen and `on_start` has run.
         let bound = Coordinator::new();
-        let pool = self
-            .workers(&listeners)
+        let pool = announced(self.workers, &listeners)
+            .handle_signals(settings.handle_signals && !watch_signals)
             .start_after(bound.clone())
             .start()
             .map_err(ServerError::Workers)?;
@@ -349,78 +365,39 @@ impl Server {
             }
         }
         listeners.server(&ServerEvent::Start);
-        if let Some(f) = &self.on_start {
-            f();
-        }
         bound.resume();
         let shutdown = Shutdown {
-            grace: self.max_wait_time,
+            grace: settings.max_wait_time,
             drain_delay: self.drain_delay,
             readiness,
-            // With a drain delay the server turns SIGTERM into its own shutdown; else the pool
-            // handles the signals.
-            watch_signals: self.handle_signals && !self.drain_delay.is_zero(),
+            watch_signals,
         };
         RunningServer::new(engines, pool, shutdown).map_err(|error| ServerError::Bind {
             server: "(shutdown watcher)".to_string(),
             error,
         })
     }
+}
 
-    fn workers(&self, listeners: &Arc<Listeners>) -> Workers<Message> {
-        let mut workers = Workers::<Message>::new()
-            .worker_num(self.worker_num)
-            .max_request(self.max_request)
-            .max_wait_time(self.max_wait_time)
-            .handle_signals(self.handle_signals && self.drain_delay.is_zero())
-            .process_coordinators(self.process_coordinators);
-        let (l, hook) = (Arc::clone(listeners), self.on_manager_start.clone());
-        workers = workers.on_manager_start(move || {
-            l.server(&ServerEvent::ManagerStart);
-            if let Some(f) = &hook {
-                f();
-            }
-        });
-        let (l, hook) = (Arc::clone(listeners), self.on_worker_start.clone());
-        workers = workers.on_worker_start(move |w: &Worker<Message>| {
-            l.server(&ServerEvent::WorkerStart { worker_id: w.id() });
-            if let Some(f) = &hook {
-                f(w.id());
-            }
-        });
-        let (l, hook) = (Arc::clone(listeners), self.on_worker_stop.clone());
-        workers = workers.on_worker_stop(move |w: &Worker<Message>| {
-            l.server(&ServerEvent::WorkerStop { worker_id: w.id() });
-            if let Some(f) = &hook {
-                f(w.id());
-            }
-        });
-        let (l, hook) = (Arc::clone(listeners), self.on_worker_exit.clone());
-        workers = workers.on_worker_exit(move |w: &Worker<Message>| {
-            l.server(&ServerEvent::WorkerExit { worker_id: w.id() });
-            if let Some(f) = &hook {
-                f(w.id());
-            }
-        });
-        if let Some(f) = self.on_pipe_message.clone() {
-            workers = workers.on_pipe_message(move |w, from, message| f(w.id(), from, message));
-        }
-        let (l, hook) = (Arc::clone(listeners), self.on_shutdown.clone());
-        workers.on_shutdown(move || {
-            l.server(&ServerEvent::Shutdown);
-            if let Some(f) = &hook {
-                f();
-            }
-        })
-    }
+/// `workers` with its lifecycle callbacks announcing each event to the server's listeners.
+fn announced(workers: Workers<Message>, listeners: &Arc<Listeners>) -> Workers<Message> {
+    let announce = |event: fn(&Worker<Message>) -> ServerEvent| {
+        let listeners = Arc::clone(listeners);
+        move |worker: &Worker<Message>| listeners.server(&event(worker))
+    };
+    let (manager, shutdown) = (Arc::clone(listeners), Arc::clone(listeners));
+    workers
+        .on_manager_start(move || manager.server(&ServerEvent::ManagerStart))
+        .on_worker_start(announce(|w| ServerEvent::WorkerStart { worker_id: w.id() }))
+        .on_worker_stop(announce(|w| ServerEvent::WorkerStop { worker_id: w.id() }))
+        .on_worker_exit(announce(|w| ServerEvent::WorkerExit { worker_id: w.id() }))
+        .on_shutdown(move || shutdown.server(&ServerEvent::Shutdown))
 }
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("worker_num", &self.worker_num)
-            .field("max_request", &self.max_request)
-            .field("max_wait_time", &self.max_wait_time)
+            .field("workers", &self.workers.settings())
             .field("drain_delay", &self.drain_delay)
             .field("servers", &self.servers)
             .finish_non_exhaustive()
