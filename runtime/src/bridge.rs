@@ -122,7 +122,9 @@ pub fn handle() -> Handle {
                     builder.worker_threads(threads);
                 }
             }
-            let runtime = builder.build().expect("the bridge's tokio runtime could not start");
+            let runtime = builder
+                .build()
+                .expect("the bridge's tokio runtime could not start");
             OWNED.get_or_init(|| runtime).handle().clone()
         })
         .clone()

@@ -327,7 +327,11 @@ impl fmt::Display for OffloadError {
             OffloadError::QueueFull => f.write_str("the offload queue stayed full"),
             OffloadError::Timeout => f.write_str("the offloaded closure did not return in time"),
             OffloadError::Panicked(payload) => {
-                write!(f, "the offloaded closure panicked: {}", panic_message(payload))
+                write!(
+                    f,
+                    "the offloaded closure panicked: {}",
+                    panic_message(payload)
+                )
             }
         }
     }
