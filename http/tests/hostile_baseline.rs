@@ -11,23 +11,13 @@ use std::time::Duration;
 use hyperf_http::server::{Form, Json, Router, ServerSpec};
 use hyperf_http::{Engine, EngineConfig};
 use serde::Deserialize;
-use server_common::{eventually, nested_objects, post};
+use server_common::{Shape, eventually, nested_objects, post};
 use test_support::write_stack_down_to;
 
 mod server_common;
 
 /// How long a state that nothing signals may take to come about.
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// An internally tagged enum: serde buffers an ignored field through its recursive `Content`.
-#[derive(Deserialize)]
-#[serde(tag = "type")]
-enum Shape {
-    A {
-        #[allow(dead_code)]
-        name: String,
-    },
-}
 
 /// A recursive type.
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@ mod server_common;
 
 use hyperf_http::server::{Form, Json, Path, Query, Router, RunningServer};
 use serde::Deserialize;
-use server_common::{Reply, exchange, get, nested_objects, post, server, spec, start, stop};
+use server_common::{Reply, Shape, exchange, get, nested_objects, post, server, spec, start, stop};
 
 /// A comment with its replies: a recursive type.
 #[derive(Deserialize)]
@@ -32,17 +32,6 @@ fn comment_thread(levels: usize) -> String {
         r#"{"text":"hi","replies":["#.repeat(levels),
         "]}".repeat(levels)
     )
-}
-
-/// An internally tagged enum: serde buffers the fields before the tag is known, the ignored
-/// ones too, through its recursive `Content`.
-#[derive(Deserialize)]
-#[serde(tag = "type")]
-enum Shape {
-    A {
-        #[allow(dead_code)]
-        name: String,
-    },
 }
 
 #[derive(Deserialize)]

@@ -777,16 +777,7 @@ impl Connection {
 /// `settle_body`, a failure included.
 impl ReadBody for Connection {
     fn read_whole(&mut self) -> Result<Bytes, BodyError> {
-        let RequestBody::Unread {
-            framing,
-            expect_continue,
-        } = self.body
-        else {
-            return Err(BodyError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the body was read already",
-            ));
-        };
+        let (framing, expect_continue) = self.unread_body()?;
         let read = self.read_body(framing, expect_continue);
         self.state.clear_deadline();
         match read {
@@ -799,16 +790,7 @@ impl ReadBody for Connection {
     }
 
     fn read_streamed(&mut self, max_bytes: u64) -> Result<BodyReader, BodyError> {
-        let RequestBody::Unread {
-            framing,
-            expect_continue,
-        } = self.body
-        else {
-            return Err(BodyError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the body was read already",
-            ));
-        };
+        let (framing, expect_continue) = self.unread_body()?;
         match self.stream_body(framing, expect_continue, max_bytes) {
             Ok(reader) => {
                 self.body = RequestBody::Streamed(reader.clone());
@@ -820,6 +802,22 @@ impl ReadBody for Connection {
 }
 
 impl Connection {
+    /// How the body still to be read is framed; an error if it was read already (an
+    /// `Incoming` is consumed by its read, so only a service holding on to the connection
+    /// another way could ask twice).
+    fn unread_body(&self) -> Result<(Framing, bool), BodyError> {
+        match self.body {
+            RequestBody::Unread {
+                framing,
+                expect_continue,
+            } => Ok((framing, expect_continue)),
+            _ => Err(BodyError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the body was read already",
+            )),
+        }
+    }
+
     /// Records that reading the body failed with `stop`, and what the service is told.
     fn failed(&mut self, stop: Stop) -> BodyError {
         let error = match &stop {

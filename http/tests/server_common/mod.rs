@@ -38,6 +38,18 @@ pub fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     request
 }
 
+/// An internally tagged enum: serde buffers the fields before the tag is known, the ignored
+/// ones too, through its recursive `Content` (the deepest stack a JSON body can take).
+#[derive(serde::Deserialize)]
+#[serde(tag = "type")]
+pub enum Shape {
+    /// `{"type": "A", "name": …}`.
+    A {
+        /// What the tests echo.
+        name: String,
+    },
+}
+
 /// `{"a":{"a":…1…}}`, `levels` objects deep: JSON that recurses as deep as it nests.
 pub fn nested_objects(levels: usize) -> String {
     format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
