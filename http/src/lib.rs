@@ -48,10 +48,11 @@
 //!   closes, so that a client still sending reads the answer instead of a reset.
 //! - A handler's error or panic becomes a bare `500`; the connection and the server go on.
 //!
-//! Request bodies are buffered whole (bounded by the body limit) before the handler runs,
-//! unless the [`Service`] asks for them [streamed](BodyPolicy::Streamed): then the handler
-//! reads the body as it arrives through a [`BodyReader`] (the server's routes opt in with
-//! `stream_body`), with flat memory whatever the body's size.
+//! A [`Service`] gets each request as an [`Incoming`], its head read and its body not yet, and
+//! reads the body as it decides: whole (bounded by the body limit; what a closure service
+//! gets), or [streamed](BodyPolicy::Streamed) to the handler through a [`BodyReader`] as it
+//! arrives, with flat memory whatever the body's size (the server's routes opt in with
+//! `stream_body`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
