@@ -170,7 +170,7 @@ impl fmt::Debug for Incoming<'_> {
     }
 }
 
-/// How a request's body is read ([`Incoming::read_body`]), as the [`Service`] decides.
+/// How a request's body is read ([`Incoming::read_body`]), as the [`Service`](crate::Service) decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BodyPolicy {
