@@ -66,3 +66,25 @@ pub use crate::engine::{
 };
 pub use bytes::Bytes;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
+/// Calling async crates (a database driver, an HTTP client) from a handler: `block_on(future)`
+/// runs the future on a tokio runtime started at the first call and parks only the handler's
+/// coroutine until it is done — the worker thread serves other requests meanwhile. The
+/// runtime's async bridge, re-exported so that a server needs no other dependency for it
+/// (feature `tokio`, on by default); see [`runtime::bridge`] for where futures run, panics,
+/// cancellation and giving it a runtime of your own.
+///
+/// ```
+/// use hyperf_http::server::{Path, Router};
+///
+/// let mut router = Router::new();
+/// router.get("/double/{n:\\d+}", |Path(n): Path<u64>| {
+///     // Any future: here one that is ready at once; a query of an async driver the same way.
+///     hyperf_http::block_on(async move { (n * 2).to_string() })
+/// }).unwrap();
+/// ```
+#[cfg(feature = "tokio")]
+pub use runtime::block_on;
+/// [`block_on`] with a bound: past the timeout the future is dropped and the handler gets
+/// [`runtime::bridge::Elapsed`] (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub use runtime::block_on_timeout;
