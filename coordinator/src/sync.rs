@@ -23,6 +23,31 @@ mod imp_std {
     pub(crate) fn in_coroutine() -> bool {
         may::coroutine::is_coroutine()
     }
+
+    type Remains = Box<dyn Send>;
+
+    /// Drops `value` on a thread of this crate (`coordinator-drop`, started on first use)
+    /// rather than on the caller: for what a coroutine being cancelled must not drop itself
+    /// (`wait_list.rs`, `HeldCell`). Never blocks the caller.
+    pub(crate) fn drop_elsewhere<T: Send + 'static>(value: T) {
+        static DROPPER: parking_lot::Mutex<Option<std::sync::mpsc::Sender<Remains>>> =
+            parking_lot::Mutex::new(None);
+        let mut dropper = DROPPER.lock();
+        let sender = dropper.get_or_insert_with(|| {
+            let (sender, remains) = std::sync::mpsc::channel::<Remains>();
+            let started = std::thread::Builder::new()
+                .name("coordinator-drop".into())
+                .spawn(move || remains.into_iter().for_each(drop));
+            if started.is_err() {
+                log::error!("coordinator: no thread to drop cancelled waits' cells on; they leak");
+            }
+            sender
+        });
+        if let Err(unsent) = sender.send(Box::new(value)) {
+            // No dropper thread: leaking is safe, dropping here could spin.
+            std::mem::forget(unsent.0);
+        }
+    }
 }
 
 #[cfg(loom)]
@@ -37,6 +62,11 @@ mod imp_loom {
     /// the deadline thread (the model's stand-in for it is `deadline_model.rs`).
     pub(crate) fn in_coroutine() -> bool {
         true
+    }
+
+    /// The model has no may park to protect: drop in place.
+    pub(crate) fn drop_elsewhere<T>(value: T) {
+        drop(value);
     }
 
     /// `parking_lot`'s locking interface over loom's mutex.

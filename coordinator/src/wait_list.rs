@@ -193,17 +193,23 @@ impl WaitList {
             let cell = WaitCell::for_current_context(coroutine);
             (queue.push(Arc::clone(&cell)), cell)
         };
+        // Declared before the registration, so dropped after it when a cancellation unwinds.
+        let mut held = HeldCell {
+            cell: Some(cell),
+            coroutine,
+        };
+        let cell = held.cell.as_ref().expect("just stored");
         let mut registration = Registration {
             list: self,
             key,
-            cell: &cell,
+            cell,
             finished: false,
         };
-        let outcome = WaitCell::park_until(&cell, deadline, coroutine);
+        let outcome = WaitCell::park_until(cell, deadline, coroutine);
         registration.finished = true;
         drop(registration);
-        // An unwinding (cancelled) wait skips this and simply drops its cell.
-        WaitCell::recycle(cell, coroutine);
+        // An unwinding (cancelled) wait skips this; `HeldCell` disposes of the cell.
+        WaitCell::recycle(held.cell.take().expect("still held"), coroutine);
         outcome
     }
 
@@ -322,6 +328,35 @@ impl fmt::Debug for WaitList {
         f.debug_struct("WaitList")
             .field("waiters", &self.len())
             .finish()
+    }
+}
+
+/// A blocking wait's cell, until the wait gives it back for reuse. When a cancellation unwinds a
+/// coroutine out of its wait, the cell is not dropped there but handed to another thread to drop
+/// (`sync::drop_elsewhere`), because of a may defect (0.3.51):
+///
+/// A coroutine unparked just as it parks is resumed by may *inside* `Park::subscribe`, on the
+/// scheduler's stack, while a guard there keeps the park's `wait_kernel` flag set. If it was
+/// also cancelled, it unwinds from that resumption; should it drop the last reference to the
+/// park (our cell's `Blocker`), `Park::drop` waits for `wait_kernel` to clear with
+/// `yield_now()` — which, in a cancelled coroutine, returns without switching out. `subscribe`
+/// lower on the same stack never gets to clear the flag: the coroutine spins forever and its
+/// worker thread with it. (`runtime/tests/may_cancel_spin.rs` reproduces it with may alone; the
+/// stress tests in `runtime/tests/cancel_race.rs` hung before this.) On another thread the same
+/// drop waits only until the coroutine next switches out, when `subscribe` returns.
+struct HeldCell {
+    cell: Option<Arc<WaitCell>>,
+    coroutine: bool,
+}
+
+impl Drop for HeldCell {
+    fn drop(&mut self) {
+        if let Some(cell) = self.cell.take()
+            && self.coroutine
+            && std::thread::panicking()
+        {
+            sync::drop_elsewhere(cell);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Calling async crates from coroutines: [`block_on`](crate::block_on) runs a future on tokio
+//! Calling async crates from coroutines: [`block_on`](crate::block_on()) runs a future on tokio
 //! and parks only the calling coroutine until it is done.
 //!
 //! ```
@@ -37,8 +37,8 @@
 //!   dropped by tokio at once (or right after its current poll). The abort never waits, which
 //!   matters: see `completion.rs` on why nothing may park while a cancellation unwinds.
 //! - A panic inside the future comes back as a panic of the caller with the same payload
-//!   ([`panic_message`](crate::panic_message) reads it); the tokio runtime is not affected.
-//! - [`block_on_timeout`](crate::block_on_timeout) gives up after a timeout and drops the
+//!   ([`panic_message`](crate::panic_message()) reads it); the tokio runtime is not affected.
+//! - [`block_on_timeout`](crate::block_on_timeout()) gives up after a timeout and drops the
 //!   future the same way. The timeout is honoured to the microsecond in coroutines too (it is
 //!   the coordinator's, not may's timer).
 
@@ -67,7 +67,7 @@ pub(crate) fn set_threads(threads: usize) {
     THREADS.store(threads, Ordering::Relaxed);
 }
 
-/// Makes [`block_on`](crate::block_on) run futures on the runtime of `handle` instead of
+/// Makes [`block_on`](crate::block_on()) run futures on the runtime of `handle` instead of
 /// starting a runtime of its own. Call it before the first `block_on`; the runtime must stay
 /// alive while coroutines use it.
 ///
@@ -97,7 +97,7 @@ impl fmt::Display for HandleAlreadySet {
 
 impl std::error::Error for HandleAlreadySet {}
 
-/// The future did not finish within [`block_on_timeout`](crate::block_on_timeout)'s timeout;
+/// The future did not finish within [`block_on_timeout`](crate::block_on_timeout())'s timeout;
 /// it has been dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
@@ -132,7 +132,7 @@ pub fn handle() -> Handle {
 
 /// Runs `future` to completion on tokio and returns its output, parking the calling **coroutine**
 /// (not its OS thread) meanwhile; on a plain OS thread it blocks the thread. See the
-/// [`bridge`](crate::bridge) module for where the future runs.
+/// [`bridge`](mod@crate::bridge) module for where the future runs.
 ///
 /// ```
 /// let handle = runtime::spawn(|| runtime::block_on(async { "from tokio" }));

@@ -3,21 +3,21 @@
 //!
 //! # Cancellation, and may's cancel-versus-wake race
 //!
-//! The wait is a [`coordinator::WaitList`] wait, so a cancelled waiter deregisters itself on
-//! the way out. What the code *around* a wait must not do is park again while a cancellation
-//! unwinds it. may keeps a coroutine's cancel flag set for good and, while the thread is
-//! panicking, does not raise it again at the next park: it reschedules the coroutine at once
-//! instead. So every park in a `Drop` that runs during a cancellation returns immediately, and a
-//! loop waiting there for a condition spins, busy, until the condition holds (forever if it
-//! never does). A coroutine cancelled just as a wake-up lets it leave its park is already past
-//! the park that would have raised the cancellation, and meets it in whatever it parks on next —
-//! often its clean-up. (`tests/cancel_race.rs` shows both: a park inside a `Drop` of a
-//! cancelled coroutine returns at once, over and over; and 10,000 cancels racing wake-ups leave
-//! nothing running when nothing parks on the way out.)
+//! The wait is a [`coordinator::WaitList`] wait. A cancelled waiter deregisters itself on the
+//! way out, and the list hands its may park to another thread to drop: may 0.3.51 can resume a
+//! coroutine inside the `subscribe` of the park it is parking on (an unpark landing just as it
+//! parks), and a cancelled coroutine dropping that park there spins forever (see
+//! `coordinator`'s `HeldCell`, `reaper.rs` for the coroutine's own park, and
+//! `tests/may_cancel_spin.rs`, which reproduces it with may alone).
 //!
-//! Hence the rule for every cancel path in this crate: what runs while a cancellation unwinds
-//! (the guards of `block_on` and `offload`, a task's end, a worker's bookkeeping) only flips
-//! state and wakes others; it never waits.
+//! The code around a wait must not park again while a cancellation unwinds it either: may keeps
+//! a coroutine's cancel flag set for good and, while the thread is panicking, returns from every
+//! later park at once instead of raising the cancellation again, so a `Drop` that waits in a
+//! loop spins until its condition holds (`tests/cancel_race.rs`,
+//! `a_park_in_a_drop_of_a_cancelled_coroutine_returns_at_once`). Hence the rule for every
+//! cancel path in this crate: what runs while a cancellation unwinds (the guards of `block_on`
+//! and `offload`, a task's end, a worker's bookkeeping) only flips state and wakes others; it
+//! never waits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

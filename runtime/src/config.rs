@@ -94,7 +94,7 @@ impl Config {
     }
 
     /// Threads of the [`offload`](crate::offload()) pool (default: 16; the
-    /// [`offload`](crate::offload) module says why). Read when the pool starts, at the first
+    /// [`offload`](mod@crate::offload) module says why). Read when the pool starts, at the first
     /// `offload`.
     pub fn offload_threads(mut self, threads: usize) -> Self {
         self.offload_threads = Some(threads.max(1));
@@ -108,7 +108,7 @@ impl Config {
         self
     }
 
-    /// Worker threads of the tokio runtime [`block_on`](crate::block_on) starts (default:
+    /// Worker threads of the tokio runtime [`block_on`](crate::block_on()) starts (default:
     /// tokio's, one per CPU). Ignored when the program gives its own runtime
     /// ([`bridge::use_handle`](crate::bridge::use_handle)) or once the runtime has started.
     #[cfg(feature = "tokio")]

@@ -82,6 +82,7 @@ mod frame;
 pub mod offload;
 mod panic;
 mod pool;
+mod reaper;
 mod sync;
 mod task;
 mod task_state;

@@ -1,4 +1,4 @@
-//! Blocking work off the coroutines: [`offload`](crate::offload) runs a closure on a bounded pool
+//! Blocking work off the coroutines: [`offload`](crate::offload()) runs a closure on a bounded pool
 //! of OS threads (`hyperf-offload-N`) and parks the calling coroutine until it returns.
 //!
 //! ```
@@ -20,7 +20,7 @@
 //!   is all it does. The threads start with the first `offload`.
 //! - A queue of [`Config::offload_queue`](crate::Config::offload_queue) closures (1,024 by
 //!   default) waiting for a thread. When it is full a caller waits for room — its coroutine
-//!   parks — instead of the queue growing without bound; [`offload_timeout`](crate::offload_timeout)
+//!   parks — instead of the queue growing without bound; [`offload_timeout`](crate::offload_timeout())
 //!   bounds that wait and the run together.
 //! - [`shutdown`] lets the queued closures run, then joins the threads. An `offload` after it
 //!   starts the pool again.
@@ -33,7 +33,7 @@
 //! # Panics and cancellation
 //!
 //! A panic in the closure comes back as `Err(payload)`, as [`JoinHandle::join`](crate::JoinHandle::join)
-//! reports one ([`panic_message`](crate::panic_message) reads it); the pool thread goes on. A
+//! reports one ([`panic_message`](crate::panic_message()) reads it); the pool thread goes on. A
 //! caller cancelled while it waits leaves at once: a closure not yet started is skipped, one
 //! already running runs to its end on its thread (threads cannot be interrupted) and its value
 //! is dropped.
@@ -184,7 +184,7 @@ enum Refused {
 }
 
 /// Runs `f` on the offload pool and returns its value, parking the calling coroutine (or
-/// blocking the calling OS thread) until it has returned. See the [`offload`](crate::offload)
+/// blocking the calling OS thread) until it has returned. See the [`offload`](mod@crate::offload)
 /// module for the pool.
 ///
 /// ```
@@ -273,7 +273,7 @@ impl Drop for Abandon<'_> {
 }
 
 /// Lets the closures already queued run, then joins the pool's threads; returns how many
-/// threads it joined (0 when the pool was not running). An [`offload`](crate::offload) after it
+/// threads it joined (0 when the pool was not running). An [`offload`](crate::offload()) after it
 /// starts a new pool. Call it at the end of `main` (after the worker pool has stopped) for a
 /// clean exit; a process that just exits does not need it.
 ///
@@ -297,12 +297,12 @@ pub fn shutdown() -> usize {
     joined
 }
 
-/// Why [`offload_timeout`](crate::offload_timeout) has no value.
+/// Why [`offload_timeout`](crate::offload_timeout()) has no value.
 #[non_exhaustive]
 pub enum OffloadError {
     /// The queue had no room before the timeout: the closure was not queued and never runs.
     QueueFull,
-    /// The closure did not return in time (see [`offload_timeout`](crate::offload_timeout)).
+    /// The closure did not return in time (see [`offload_timeout`](crate::offload_timeout())).
     Timeout,
     /// The closure panicked; this is its payload.
     Panicked(Panic),

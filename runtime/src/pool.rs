@@ -184,6 +184,8 @@ fn work(stack: Option<usize>, job: Box<dyn Job>) {
     // Only now does the coroutine exist: its task learns it here (a spawner that hands a task
     // to a parked coroutine tells it in `hand_off`).
     let coroutine = may::coroutine::current();
+    // So that the coroutine's last handle is never dropped on its own stack (see `reaper.rs`).
+    crate::reaper::keep_own_handle(&coroutine);
     job.install(coroutine.clone());
     let mut job = job;
     let mut me = None;
