@@ -1,5 +1,6 @@
 //! The async bridge in a server: a handler waiting in `block_on` parks its coroutine only, so
 //! a server of two workers with a thousand handlers waiting on tokio still answers at once.
+#![cfg(feature = "tokio")]
 
 mod server_common;
 

@@ -120,8 +120,8 @@ impl Db {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        // See the module's doc: a commit is on disk when it returns.
-                        connection.execute("PRAGMA journal_mode = WAL").await?;
+                        // A setting of each connection (see the module's doc): a commit is on
+                        // disk when it returns. SQLite's default, said here on purpose.
                         connection.execute("PRAGMA synchronous = FULL").await?;
                     }
                     Ok(())
@@ -142,6 +142,11 @@ impl Db {
                  title TEXT NOT NULL, done BOOLEAN NOT NULL DEFAULT FALSE)"
             }
         };
+        if dialect == Dialect::Sqlite {
+            // A setting of the file, kept across restarts: once, before any other connection
+            // is open (switching needs the database to itself).
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
         pool.execute(schema).await?;
         Ok(Db(pool))
     }
