@@ -305,9 +305,10 @@ fn stop_workers<M: Send + 'static>(
 
 /// Waits for the worker's message dispatcher to end, cancelling it only when a message handler
 /// holds it past `deadline`. An idle dispatcher has been woken by the stop and is on its way out:
-/// it is left to end on its own, because cancelling a may coroutine just as its park is woken
-/// can leave it spinning forever (and an immediate shutdown's deadline is now, so that is
-/// exactly when a cancel would land).
+/// it is left to end on its own: a cancel landing just as its park is woken is the case that made
+/// may 0.3.51 spin forever (`reaper.rs`, and `coordinator`'s `HeldCell`, now keep it from
+/// spinning; an immediate shutdown's deadline is now, so that is exactly when a cancel would
+/// land, and an idle dispatcher needs no cancel).
 fn stop_dispatcher<M: Send + 'static>(generation: &Generation<M>, deadline: Instant) {
     let done = &generation.dispatcher_done;
     if done.yield_timeout(remaining(deadline)) {
