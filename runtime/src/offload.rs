@@ -297,6 +297,20 @@ pub fn shutdown() -> usize {
     joined
 }
 
+/// How many closures wait in the queue for a pool thread right now (0 when the pool is not
+/// running): for metrics, and to see a pool that cannot keep up.
+///
+/// ```
+/// assert_eq!(runtime::offload::queued(), 0);
+/// ```
+pub fn queued() -> usize {
+    let running = POOL
+        .lock()
+        .as_ref()
+        .map(|running| Arc::clone(&running.pool));
+    running.map_or(0, |pool| pool.queue.lock().len())
+}
+
 /// Why [`offload_timeout`](crate::offload_timeout()) has no value.
 #[non_exhaustive]
 pub enum OffloadError {

@@ -190,3 +190,27 @@ fn block_on_timeout_returns_a_future_done_in_time() {
     });
     assert_eq!(within(LIMIT, move || handle.join().unwrap()), Ok(1));
 }
+
+#[test]
+fn a_worker_pool_drain_drops_the_future_of_a_waiting_block_on() {
+    setup();
+    let (polled, was_polled) = mpsc::channel();
+    let (dropped, was_dropped) = mpsc::channel();
+    let pool = runtime::Workers::<()>::new()
+        .worker_num(1)
+        .handle_signals(false)
+        .process_coordinators(false)
+        .max_wait_time(Duration::from_millis(1))
+        .start()
+        .unwrap();
+    assert!(pool.worker_start().yield_timeout(LIMIT), "the worker started");
+    pool.worker(0)
+        .unwrap()
+        .spawn(move || runtime::block_on(pending_until_dropped(polled, SignalsDrop(dropped))))
+        .unwrap();
+    was_polled.recv_timeout(LIMIT).unwrap();
+    pool.shutdown();
+    let report = within(LIMIT, move || pool.wait());
+    assert_eq!((report.cancelled, report.abandoned), (1, 0));
+    was_dropped.recv_timeout(LIMIT).unwrap();
+}

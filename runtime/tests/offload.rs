@@ -89,3 +89,34 @@ fn a_cancelled_offload_caller_leaves_while_its_closure_runs_on() {
     finish.send(()).unwrap();
     has_finished.recv_timeout(LIMIT).unwrap();
 }
+
+#[test]
+fn a_worker_pool_drain_releases_a_coroutine_waiting_for_offload() {
+    setup();
+    let (started, has_started) = mpsc::channel();
+    let (finish, may_finish) = mpsc::channel::<()>();
+    let pool = runtime::Workers::<()>::new()
+        .worker_num(1)
+        .handle_signals(false)
+        .process_coordinators(false)
+        .max_wait_time(std::time::Duration::from_millis(1))
+        .start()
+        .unwrap();
+    assert!(pool.worker_start().yield_timeout(LIMIT), "the worker started");
+    let handle = pool
+        .worker(0)
+        .unwrap()
+        .spawn(move || {
+            runtime::offload(move || {
+                started.send(()).unwrap();
+                let _ = may_finish.recv();
+            })
+        })
+        .unwrap();
+    has_started.recv_timeout(LIMIT).unwrap();
+    pool.shutdown();
+    let report = within(LIMIT, move || pool.wait());
+    assert_eq!((report.cancelled, report.abandoned), (1, 0));
+    assert!(runtime::is_cancelled(&handle.join().unwrap_err()));
+    drop(finish);
+}

@@ -6,7 +6,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{LIMIT, within};
+use common::{LIMIT, eventually, within};
 use parking_lot::Mutex;
 use runtime::OffloadError;
 
@@ -57,12 +57,8 @@ fn a_full_queue_makes_the_caller_wait_until_the_timeout() {
         let queued: Vec<_> = (0..2)
             .map(|n| runtime::spawn(move || runtime::offload(move || n)))
             .collect();
-        common::eventually(LIMIT, "both closures are queued", || {
-            queued.iter().all(|h| !h.is_finished())
-                && matches!(
-                    runtime::offload_timeout(|| (), Duration::from_millis(1)),
-                    Err(OffloadError::QueueFull)
-                )
+        eventually(LIMIT, "both closures are queued", || {
+            runtime::offload::queued() == 2
         });
         let full = runtime::spawn(|| runtime::offload_timeout(|| 3, Duration::from_millis(5)));
         assert!(matches!(full.join().unwrap(), Err(OffloadError::QueueFull)));
@@ -84,6 +80,9 @@ fn a_caller_waiting_for_room_gets_in_when_the_queue_drains() {
         let callers: Vec<_> = (0..4)
             .map(|n| runtime::spawn(move || runtime::offload(move || n)))
             .collect();
+        eventually(LIMIT, "the queue is full", || {
+            runtime::offload::queued() == 2
+        });
         drop(gates);
         let values: Vec<_> = callers
             .into_iter()
@@ -104,8 +103,11 @@ fn a_queued_closure_of_a_timed_out_caller_never_runs() {
             runtime::offload_timeout(move || ran.send(()).unwrap(), Duration::from_millis(5));
         assert!(matches!(outcome, Err(OffloadError::Timeout)));
         drop(gates);
-        // Both threads are free again once this runs: the skipped closure came before it.
-        runtime::offload(|| ()).unwrap();
+        // The skipped closure was marked before the threads were freed: it never runs, and
+        // its sender is dropped unused once a thread has taken it off the queue.
+        eventually(LIMIT, "the queue is empty", || {
+            runtime::offload::queued() == 0
+        });
         runtime::offload(|| ()).unwrap();
         assert!(has_run.try_recv().is_err());
     });
@@ -117,21 +119,33 @@ fn shutdown_runs_the_queued_closures_then_joins_the_threads() {
     setup();
     within(LIMIT, || {
         let gates = occupy_the_threads();
-        let queued = runtime::spawn(|| runtime::offload(|| "queued before the shutdown"));
-        common::eventually(LIMIT, "the closure is queued", || {
-            matches!(
-                runtime::offload_timeout(|| (), Duration::from_millis(1)),
-                Err(OffloadError::QueueFull | OffloadError::Timeout)
-            )
+        let queued: Vec<_> = (0..2)
+            .map(|n| runtime::spawn(move || runtime::offload(move || n)))
+            .collect();
+        eventually(LIMIT, "both closures are queued", || {
+            runtime::offload::queued() == 2
         });
         let shutdown = std::thread::spawn(runtime::offload::shutdown);
         drop(gates);
         assert_eq!(shutdown.join().unwrap(), 2);
-        assert_eq!(
-            queued.join().unwrap().unwrap(),
-            "queued before the shutdown"
-        );
-        // A later offload starts a new pool.
-        assert_eq!(runtime::offload(|| 1).unwrap(), 1);
+        let values: Vec<_> = queued
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        assert_eq!(values, [0, 1]);
+        assert_eq!(runtime::offload::queued(), 0);
+    });
+}
+
+#[test]
+fn an_offload_after_shutdown_starts_a_new_pool() {
+    let _turn = TURN.lock();
+    setup();
+    within(LIMIT, || {
+        runtime::offload(|| ()).unwrap();
+        assert_eq!(runtime::offload::shutdown(), 2);
+        assert_eq!(runtime::offload::shutdown(), 0, "nothing left to join");
+        let name = runtime::offload(|| std::thread::current().name().map(str::to_owned));
+        assert!(name.unwrap().unwrap().starts_with("hyperf-offload-"));
     });
 }
