@@ -62,6 +62,7 @@ impl<'c> Incoming<'c> {
     /// benchmarks, a proxy): read whole, it is the request as given; streamed, a reader of
     /// its bytes. `received_head` is the head's bytes as received, if the caller has them
     /// (see [`received_head`](Self::received_head)); `Incoming::from(request)` has none.
+    #[inline]
     pub fn new(mut request: Request, received_head: Option<&'c Bytes>) -> Self {
         let body = std::mem::take(request.body_mut());
         Incoming {
@@ -87,12 +88,14 @@ impl<'c> Incoming<'c> {
 
     /// The request's method, target, version, header fields and extensions. Its body is empty:
     /// [`read_body`](Self::read_body) gives the request with its body.
+    #[inline]
     pub fn request(&self) -> &Request {
         &self.request
     }
 
     /// The request's head, to change before the body is read (an extension to insert, a
     /// header to rewrite).
+    #[inline]
     pub fn request_mut(&mut self) -> &mut Request {
         &mut self.request
     }
@@ -101,6 +104,7 @@ impl<'c> Incoming<'c> {
     /// the empty line), already parsed into [`request`](Self::request); `None` for a request
     /// that did not come from a connection. A service that keeps a copy of the head can share
     /// these bytes rather than clone the parsed fields.
+    #[inline]
     pub fn received_head(&self) -> Option<&'c Bytes> {
         self.received_head
     }
@@ -116,6 +120,7 @@ impl<'c> Incoming<'c> {
     /// A body too large, malformed, cut short or too slow: the [`BodyError`] says which. The
     /// engine then answers the connection itself with the error's status and closes it,
     /// whatever the service returns, so a service can simply pass the error on.
+    #[inline]
     pub fn read_body(self, policy: BodyPolicy) -> Result<Request, BodyError> {
         let Incoming {
             mut request, body, ..
@@ -147,6 +152,7 @@ impl<'c> Incoming<'c> {
     /// # Errors
     ///
     /// As [`read_body`](Self::read_body).
+    #[inline]
     pub fn into_buffered(self) -> Result<Request, BodyError> {
         self.read_body(BodyPolicy::Buffered)
     }
@@ -154,6 +160,7 @@ impl<'c> Incoming<'c> {
 
 /// [`Incoming::new`] without the head's bytes.
 impl From<Request> for Incoming<'static> {
+    #[inline]
     fn from(request: Request) -> Self {
         Incoming::new(request, None)
     }
