@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config;
 use crate::frame::{Frame, with_frame};
+use crate::inherit::{self, Captured};
 use crate::panic::{Panic, is_cancellation, panic_message};
 use crate::pool::{self, Job};
 pub use crate::task::JoinHandle;
@@ -151,6 +152,7 @@ impl Builder {
             parent,
             f,
             task: Arc::clone(&task),
+            inherited: inherit::capture(),
         });
         SPAWNED.fetch_add(1, Ordering::AcqRel);
         // may counts its stack in machine words.
@@ -184,6 +186,8 @@ struct TaskJob<F, T> {
     parent: u64,
     f: F,
     task: Arc<Task<T>>,
+    /// What the spawn hooks took from the spawning code ([`inherit`]).
+    inherited: Captured,
 }
 
 impl<F, T> Job for TaskJob<F, T>
@@ -197,8 +201,9 @@ where
             parent,
             f,
             task,
+            inherited,
         } = *self;
-        let (result, retire) = run(id, parent, || f(&task));
+        let (result, retire) = inherited.run(|| run(id, parent, || f(&task)));
         // A cancellation that did not come through the task (may's handle of the coroutine,
         // kept from elsewhere) is set on the coroutine for good too.
         let cancelled = result.as_ref().is_err_and(is_cancellation);

@@ -79,6 +79,7 @@ mod coroutine;
 mod defer;
 mod deferred;
 mod frame;
+pub mod inherit;
 pub mod offload;
 mod panic;
 mod pool;
