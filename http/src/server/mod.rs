@@ -28,6 +28,8 @@ mod request_context;
 mod request_id;
 mod response;
 mod routing;
+#[cfg(feature = "tracing")]
+mod trace;
 
 // The process: building, starting and stopping a server, and its workers.
 mod process;
@@ -51,6 +53,8 @@ pub use self::request_id::RequestId;
 #[cfg(feature = "json")]
 pub use self::response::Json;
 pub use self::response::{HandlerResult, IntoResponse};
+#[cfg(feature = "tracing")]
+pub use self::trace::{CoroutineRegistry, REQUEST_SPAN_TARGET, RequestSpan};
 pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
