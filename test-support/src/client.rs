@@ -90,6 +90,13 @@ impl Client {
         }
     }
 
+    /// The client's end of the connection, as the server sees it as its peer.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.stream
+            .local_addr()
+            .expect("a connected socket has an address")
+    }
+
     /// Writes `bytes` whole.
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) -> &mut Self {
         self.stream

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use may::net::TcpStream;
 
 use crate::engine::body_reader::{BodyError, BodyReader, Returned, Streaming, gone};
 use crate::engine::incoming::Request;
-use crate::engine::incoming::{Incoming, ReadBody};
+use crate::engine::incoming::{Addresses, Incoming, ReadBody};
 use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Response, Service};
@@ -215,6 +216,8 @@ pub(crate) struct Connection {
     // engine's registry before its socket closes (see `ConnState::fd`).
     registration: Registration,
     stream: TcpStream,
+    /// The client's end of the socket and ours, handed to each request.
+    addresses: Addresses,
     shared: Arc<EngineShared>,
     state: Arc<ConnState>,
     input: ReadBuffer,
@@ -249,12 +252,18 @@ impl Connection {
     pub(crate) fn new(
         registration: Registration,
         stream: TcpStream,
+        peer: SocketAddr,
         shared: Arc<EngineShared>,
         state: Arc<ConnState>,
     ) -> Self {
+        // Asked of the socket (one system call per connection, in its own coroutine rather
+        // than the accept loop): a listener on `0.0.0.0` does not know which of the host's
+        // addresses a client reached.
+        let local = stream.local_addr().unwrap_or(peer);
         Connection {
             registration,
             stream,
+            addresses: Addresses { peer, local },
             shared,
             state,
             input: ReadBuffer::new(),
@@ -631,7 +640,8 @@ impl Connection {
         // owning the request copied it each time.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let request = request.take().expect("taken once");
-            service.call(Incoming::on_connection(request, head, self))
+            let addresses = self.addresses;
+            service.call(Incoming::on_connection(request, head, addresses, self))
         }));
         match outcome {
             Ok(Ok(response)) => return response,

@@ -8,6 +8,7 @@
 //! innermost service asks, and the request is routed once.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 
@@ -39,7 +40,15 @@ pub struct Incoming<'c> {
     /// The head; its body stays empty until read.
     request: Request,
     received_head: Option<&'c Bytes>,
+    addresses: Option<Addresses>,
     body: Pending<'c>,
+}
+
+/// The two ends of the connection a request came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Addresses {
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
 }
 
 /// Where the body still is.
@@ -68,6 +77,7 @@ impl<'c> Incoming<'c> {
         Incoming {
             request,
             received_head,
+            addresses: None,
             body: Pending::Memory(body),
         }
     }
@@ -77,13 +87,38 @@ impl<'c> Incoming<'c> {
     pub(crate) fn on_connection(
         request: Request,
         received_head: &'c Bytes,
+        addresses: Addresses,
         body: &'c mut dyn ReadBody,
     ) -> Self {
         Incoming {
             request,
             received_head: Some(received_head),
+            addresses: Some(addresses),
             body: Pending::Connection(body),
         }
+    }
+
+    /// The same request as if it had come from `peer` to `local`: for calling a service
+    /// in-process as a connection would (a test of code that reads the client's address).
+    #[must_use]
+    pub fn with_addresses(mut self, peer: SocketAddr, local: SocketAddr) -> Self {
+        self.addresses = Some(Addresses { peer, local });
+        self
+    }
+
+    /// The address of the connection's other end: the client, or the last proxy in front of
+    /// the server (the server's `ClientAddr` resolves forwarded addresses from trusted
+    /// proxies). `None` for a request that did not come from a connection.
+    #[inline]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.addresses.map(|a| a.peer)
+    }
+
+    /// The address of the connection's end on this host (which of its addresses the client
+    /// reached). `None` for a request that did not come from a connection.
+    #[inline]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addresses.map(|a| a.local)
     }
 
     /// The request's method, target, version, header fields and extensions. Its body is empty:
@@ -173,6 +208,7 @@ impl fmt::Debug for Incoming<'_> {
             .field("uri", self.request.uri())
             .field("version", &self.request.version())
             .field("headers", self.request.headers())
+            .field("peer_addr", &self.peer_addr())
             .finish_non_exhaustive()
     }
 }

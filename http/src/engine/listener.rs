@@ -86,11 +86,11 @@ pub(crate) fn accept_loop(
         if shared.stopping.load(Ordering::Acquire) && shared.wake_peers.lock().contains(&peer) {
             break;
         }
-        serve(shared, service, stream);
+        serve(shared, service, stream, peer);
     }
     while has_queued_connection(&listener) {
         match listener.accept() {
-            Ok((stream, _)) => serve(shared, service, stream),
+            Ok((stream, peer)) => serve(shared, service, stream, peer),
             Err(_) => break,
         }
     }
@@ -139,7 +139,12 @@ impl Throttle {
 }
 
 /// Registers `stream` and spawns the coroutine that serves it.
-fn serve(shared: &Arc<EngineShared>, service: &Arc<dyn Service>, stream: may::net::TcpStream) {
+fn serve(
+    shared: &Arc<EngineShared>,
+    service: &Arc<dyn Service>,
+    stream: may::net::TcpStream,
+    peer: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     let state = Arc::new(ConnState::new(stream.as_raw_fd()));
     let registration = shared.register(&state);
@@ -147,7 +152,14 @@ fn serve(shared: &Arc<EngineShared>, service: &Arc<dyn Service>, stream: may::ne
     let connection_state = Arc::clone(&state);
     let service = Arc::clone(service);
     let serve = Box::new(move || {
-        Connection::new(registration, stream, connection_shared, connection_state).serve(&*service);
+        Connection::new(
+            registration,
+            stream,
+            peer,
+            connection_shared,
+            connection_state,
+        )
+        .serve(&*service);
     });
     match shared.spawner.spawn(serve, shared.config.stack_size) {
         Ok(spawned) => {

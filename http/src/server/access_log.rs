@@ -35,14 +35,17 @@ pub const ACCESS_LOG_TARGET: &str = "hyperf_http::access";
 ///
 /// The formats, for `GET /users/1?full=yes` answered `200` with 12 bytes in 0.25 ms:
 ///
-/// - [`Common`](AccessLogFormat::Common): the Common Log Format with the duration in seconds
-///   and the request id after it (the client's address is not known to the pipeline yet: `-`):
-///   `- - - [03/Dec/2026:08:30:00 +0000] "GET /users/1?full=yes HTTP/1.1" 200 12 0.000250 4f2a…`
+/// - [`Common`](AccessLogFormat::Common): the Common Log Format — the client's address
+///   ([`ClientAddr`](crate::server::ClientAddr): behind trusted proxies, the forwarded one;
+///   `-` for a request that did not come from a connection) first — with the duration in
+///   seconds and the request id after it:
+///   `192.0.2.7 - - [03/Dec/2026:08:30:00 +0000] "GET /users/1?full=yes HTTP/1.1" 200 12 0.000250 4f2a…`
 /// - [`Combined`](AccessLogFormat::Combined): the same with the `Referer` and `User-Agent`
 ///   before the duration: `… 200 12 "-" "curl/8.5.0" 0.000250 4f2a…`
 /// - [`JsonLines`](AccessLogFormat::JsonLines): one JSON object per line, with `time`
-///   (RFC 3339, UTC), `method`, `target`, `version`, `status`, `bytes` (`null` when
-///   streamed), `duration_us`, `request_id`, `referer` and `user_agent` (`null` when absent).
+///   (RFC 3339, UTC), `client` (the address, `null` when none), `method`, `target`,
+///   `version`, `status`, `bytes` (`null` when streamed), `duration_us`, `request_id`,
+///   `referer` and `user_agent` (`null` when absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessLog {
     format: AccessLogFormat,
@@ -108,6 +111,7 @@ impl AccessLog {
             #[cfg(feature = "json")]
             AccessLogFormat::JsonLines => serde_json::json!({
                 "time": rfc3339(now),
+                "client": request.client.map(|client| client.ip().to_string()),
                 "method": request.method.as_str(),
                 "target": target,
                 "version": format!("{:?}", request.version),
@@ -121,9 +125,15 @@ impl AccessLog {
             .to_string(),
             AccessLogFormat::Common | AccessLogFormat::Combined => {
                 let mut line = String::with_capacity(128);
+                match request.client {
+                    Some(client) => {
+                        let _ = write!(line, "{}", client.ip());
+                    }
+                    None => line.push('-'),
+                }
                 let _ = write!(
                     line,
-                    "- - - [{}] \"{} {} {:?}\" {} ",
+                    " - - [{}] \"{} {} {:?}\" {} ",
                     clf_time(now),
                     request.method,
                     escaped(&target),

@@ -18,6 +18,7 @@
 
 // The request path: what happens to one request, from routing to the response.
 mod access_log;
+mod client_addr;
 mod error;
 mod events;
 mod exception;
@@ -35,6 +36,7 @@ mod trace;
 mod process;
 
 pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
+pub use self::client_addr::{ClientAddr, InvalidProxy, NoClientAddr, TrustedProxies};
 pub use self::error::{ClientError, HttpError, Panicked, find_cause, find_client_error};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
 pub use self::exception::{ExceptionHandler, Propagation};
@@ -53,8 +55,8 @@ pub use self::request_id::RequestId;
 #[cfg(feature = "json")]
 pub use self::response::Json;
 pub use self::response::{HandlerResult, IntoResponse};
-#[cfg(feature = "tracing")]
-pub use self::trace::{CoroutineRegistry, REQUEST_SPAN_TARGET, RequestSpan};
 pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
+#[cfg(feature = "tracing")]
+pub use self::trace::{CoroutineRegistry, REQUEST_SPAN_TARGET, RequestSpan};

@@ -4,6 +4,7 @@
 //! started worker, the worker's `max_request` count — wraps this service as layers of its own
 //! (`server::process`), so that the pipeline knows nothing of workers.
 
+use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use http::header::{self, HeaderValue};
 use crate::engine::Body;
 use crate::engine::{BodyPolicy, BoxError, Incoming, Request, Response, Service};
 use crate::server::access_log::AccessLog;
+use crate::server::client_addr::{ClientAddr, TrustedProxies};
 use crate::server::error::Panicked;
 use crate::server::events::{Listeners, RequestHandled, RequestReceived, RequestTerminated};
 use crate::server::exception::{self, Registered};
@@ -38,6 +40,7 @@ pub(crate) struct Pipeline {
     lifecycle: bool,
     listeners: Arc<Listeners>,
     access_log: Option<AccessLog>,
+    trusted_proxies: TrustedProxies,
 }
 
 pub(crate) struct PipelineParts {
@@ -50,6 +53,7 @@ pub(crate) struct PipelineParts {
     pub(crate) lifecycle: bool,
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) access_log: Option<AccessLog>,
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 impl Pipeline {
@@ -73,25 +77,27 @@ impl Pipeline {
             lifecycle: parts.lifecycle,
             listeners: parts.listeners,
             access_log: parts.access_log,
+            trusted_proxies: parts.trusted_proxies,
         }
     }
 
     /// Steps 2 to 10 of the seed's `onRequest`, for a request routed to `dispatched` (step 3,
     /// done before its body was read, which the route says how to read). Step 1, the wait for
     /// a started worker, is the process's layer around this service.
-    /// `head`: the bytes of the request's head as the engine received them, when it did.
+    /// `arrival`: what the engine told of it besides the request (its head as received, the
+    /// connection's addresses).
     fn on_request(
         &self,
         request: Request,
         dispatched: Dispatched,
-        head: Option<&Bytes>,
+        arrival: Arrival<'_>,
     ) -> Response {
         // The clock is read only when the access log or a RequestTerminated listener will see
         // the elapsed time.
         let started = (self.access_log.is_some() || self.times_requests()).then(Instant::now);
         // (2)-(7), with (8) for any error or panic among them. The request's head is kept for
         // the events; a failure before it exists fires none (as in Hyperf).
-        let (received, mut head) = (head, None);
+        let mut head = None;
         // The closure borrows the request rather than owning it: `catch_unwind` moves its
         // closure twice, and a closure holding the ~250-byte request cost two more copies of it.
         let mut request = Some(request);
@@ -101,7 +107,7 @@ impl Pipeline {
             self.dispatch(
                 &mut request,
                 dispatched,
-                received,
+                &arrival,
                 started,
                 &mut head,
                 &final_headers,
@@ -175,7 +181,7 @@ impl Pipeline {
         &self,
         slot: &mut Option<Request>,
         dispatched: Dispatched,
-        received: Option<&Bytes>,
+        arrival: &Arrival<'_>,
         started: Option<Instant>,
         head: &mut Option<Arc<RequestHead>>,
         final_headers: &FinalHeaders,
@@ -183,12 +189,16 @@ impl Pipeline {
         let request = slot.as_mut().expect("dispatch is given the request");
         // (3) was done before the body was read; even 404s and 405s go through the global
         // middlewares.
-        // (2) The request (and an empty response) in the coroutine's context.
+        // (2) The request (and an empty response) in the coroutine's context, with its client.
+        let client = arrival.addresses.map(|(peer, local)| {
+            ClientAddr::resolve(peer, local, request.headers(), &self.trusted_proxies)
+        });
         let stored = Arc::new(RequestHead::received(
             Arc::clone(&self.server),
             request,
-            received,
+            arrival.head,
             dispatched.clone(),
+            client,
             started,
         ));
         RequestContext::store(Arc::clone(&stored));
@@ -234,10 +244,21 @@ impl Service for Pipeline {
             Dispatched::Found(found) => found.route.body,
             _ => BodyPolicy::Buffered,
         };
-        let received = incoming.received_head();
+        let arrival = Arrival {
+            head: incoming.received_head(),
+            addresses: incoming.peer_addr().zip(incoming.local_addr()),
+        };
         let request = incoming.read_body(policy)?;
-        Ok(self.on_request(request, dispatched, received))
+        Ok(self.on_request(request, dispatched, arrival))
     }
+}
+
+/// What the engine told of a request besides the request itself.
+struct Arrival<'a> {
+    /// The bytes of the request's head as received, when it came from a connection.
+    head: Option<&'a Bytes>,
+    /// The connection's peer and local addresses, when it came from one.
+    addresses: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// The innermost step: the route's handler, or the router's 404 / 405.

@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
 use crate::engine::{Request, header_fields};
+use crate::server::client_addr::ClientAddr;
 use crate::server::routing::Dispatched;
 
 /// What the request pipeline keeps of the current request in its coroutine's context: the
@@ -27,6 +28,9 @@ pub struct RequestHead {
     pub version: Version,
     /// The router's verdict.
     pub dispatched: Dispatched,
+    /// Who sent it, when it came from a connection: the peer, or behind the server's trusted
+    /// proxies the client they forwarded.
+    pub client: Option<ClientAddr>,
     headers: Headers,
     /// When the pipeline began with it, if anything times requests (the access log, a
     /// `RequestTerminated` listener).
@@ -73,6 +77,7 @@ impl RequestHead {
             uri,
             version,
             dispatched,
+            client: None,
             headers: Headers::Copied(headers),
             received_at: None,
         }
@@ -85,6 +90,7 @@ impl RequestHead {
         request: &Request,
         head: Option<&Bytes>,
         dispatched: Dispatched,
+        client: Option<ClientAddr>,
         received_at: Option<Instant>,
     ) -> Self {
         let headers = match head {
@@ -100,6 +106,7 @@ impl RequestHead {
             uri: request.uri().clone(),
             version: request.version(),
             dispatched,
+            client,
             headers,
             received_at,
         }

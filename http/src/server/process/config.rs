@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::engine::{EngineConfig, Limits};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
+use crate::server::client_addr::TrustedProxies;
 use crate::server::process::builder::Server;
 use crate::server::process::spec::ServerSpec;
 
@@ -38,6 +39,7 @@ use crate::server::process::spec::ServerSpec;
 ///     health_route = "/health"     # 200 while serving, 503 once draining
 ///     body_limit = 262144          # bytes Json/Form/Bytes/String take (default 2 MiB)
 ///     json_depth = 16              # levels a Json body may nest (default 32)
+///     trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # whose X-Forwarded-For to believe
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -111,6 +113,8 @@ struct Options {
     body_limit: Option<usize>,
     /// Levels a `Json` body may nest (`ServerSpec::json_depth`).
     json_depth: Option<usize>,
+    /// The proxies whose forwarded headers are believed (`ServerSpec::trusted_proxies`).
+    trusted_proxies: Option<TrustedProxies>,
 }
 
 /// Why a configuration was refused.
@@ -286,6 +290,9 @@ impl ServerConfig {
         }
         if let Some(levels) = entry.options.json_depth {
             spec = spec.json_depth(levels);
+        }
+        if let Some(proxies) = &entry.options.trusted_proxies {
+            spec = spec.trusted_proxies(proxies.clone());
         }
         Some(spec)
     }

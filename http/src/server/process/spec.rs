@@ -8,6 +8,7 @@ use coordinator::Coordinator;
 
 use crate::engine::{EngineConfig, Service};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
+use crate::server::client_addr::TrustedProxies;
 use crate::server::events::Listeners;
 use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::{self, BodyLimits, StateMap};
@@ -31,6 +32,7 @@ pub struct ServerSpec {
     states: StateMap,
     access_log: Option<AccessLog>,
     health_route: Option<String>,
+    trusted_proxies: TrustedProxies,
     limits: BodyLimits,
 }
 
@@ -50,6 +52,7 @@ impl ServerSpec {
             states: StateMap::default(),
             access_log: None,
             health_route: None,
+            trusted_proxies: TrustedProxies::none(),
             limits: BodyLimits::default(),
         }
     }
@@ -210,6 +213,27 @@ impl ServerSpec {
         self
     }
 
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers this
+    /// server believes when it tells who a request's client is ([`ClientAddr`], the access
+    /// log). None by default: then those headers are ignored and the client is the
+    /// connection's peer. Name only the proxies in front of the server (a load balancer's
+    /// network): a client that can reach the server directly from a trusted address could
+    /// claim to be anyone.
+    ///
+    /// ```
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 9501)
+    ///     .trusted_proxies("127.0.0.1, 10.0.0.0/8".parse().unwrap());
+    /// # let _ = spec;
+    /// ```
+    ///
+    /// [`ClientAddr`]: crate::server::ClientAddr
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
     /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
     /// exception handlers are then the service's business).
     #[doc(alias = "onRequest")]
@@ -267,6 +291,7 @@ impl ServerSpec {
                 lifecycle: self.enable_request_lifecycle,
                 listeners,
                 access_log: self.access_log,
+                trusted_proxies: self.trusted_proxies,
             })),
         }
     }
