@@ -90,6 +90,11 @@ pub enum ServerError {
     },
     /// The worker pool could not start.
     Workers(runtime::WorkersError),
+    /// A server has a metrics route, and a metrics recorder other than the server's is
+    /// installed in the process already
+    /// ([`ServerSpec::metrics_route`](crate::server::ServerSpec::metrics_route)).
+    #[cfg(feature = "metrics")]
+    Metrics(String),
 }
 
 impl fmt::Display for ServerError {
@@ -101,6 +106,8 @@ impl fmt::Display for ServerError {
                 write!(f, "server {server:?} could not bind: {error}")
             }
             ServerError::Workers(error) => write!(f, "the worker pool could not start: {error}"),
+            #[cfg(feature = "metrics")]
+            ServerError::Metrics(error) => f.write_str(error),
         }
     }
 }
@@ -320,6 +327,10 @@ impl Server {
                 }
             }
         }
+        // One recorder per process, installed before anything starts; the engines are known
+        // once they are.
+        #[cfg(feature = "metrics")]
+        let metrics_engines = self.attach_metrics()?;
         let listeners = Arc::new(std::mem::take(&mut self.listeners));
         let settings = self.workers.settings();
         // With a drain delay the server turns SIGTERM into its own shutdown; else the pool
@@ -372,10 +383,39 @@ impl Server {
             readiness,
             watch_signals,
         };
-        RunningServer::new(engines, pool, shutdown).map_err(|error| ServerError::Bind {
-            server: "(shutdown watcher)".to_string(),
-            error,
-        })
+        let running =
+            RunningServer::new(engines, pool, shutdown).map_err(|error| ServerError::Bind {
+                server: "(shutdown watcher)".to_string(),
+                error,
+            })?;
+        #[cfg(feature = "metrics")]
+        if let Some(metrics_engines) = metrics_engines {
+            metrics_engines.set(running.engines());
+        }
+        Ok(running)
+    }
+
+    /// Gives the servers with a metrics route the process's recorder, and counts worker
+    /// restarts; the engines to read at a scrape, if any server has a metrics route.
+    #[cfg(feature = "metrics")]
+    fn attach_metrics(
+        &mut self,
+    ) -> Result<Option<crate::server::process::metrics::Engines>, ServerError> {
+        use crate::server::process::metrics;
+        if !self.servers.iter().any(|spec| spec.metrics.is_on()) {
+            return Ok(None);
+        }
+        let handle =
+            metrics::recorder().map_err(|error| ServerError::Metrics(error.to_string()))?;
+        let engines = metrics::Engines::default();
+        for spec in self.servers.iter_mut().filter(|spec| spec.metrics.is_on()) {
+            spec.metrics.attach(handle.clone(), engines.clone());
+        }
+        // First, so that the application's listeners of the event see the count already.
+        self.listeners
+            .server
+            .insert(0, Arc::new(metrics::worker_restarts()));
+        Ok(Some(engines))
     }
 }
 

@@ -148,6 +148,12 @@ impl RunningServer {
         })
     }
 
+    /// Every server's name and engine.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn engines(&self) -> &Arc<Vec<(String, Engine)>> {
+        &self.engines
+    }
+
     /// The address server `name` listens on.
     pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
         self.engines

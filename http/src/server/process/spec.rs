@@ -14,6 +14,8 @@ use crate::server::exception::{ExceptionHandler, Registered};
 use crate::server::extract::{self, BodyLimits, StateMap};
 use crate::server::middleware::{Entry, Middleware};
 use crate::server::pipeline::{Pipeline, PipelineParts};
+#[cfg(feature = "metrics")]
+use crate::server::process::metrics::MetricsSpec;
 use crate::server::process::readiness::{HealthRoute, Readiness};
 use crate::server::routing::Router;
 
@@ -32,6 +34,8 @@ pub struct ServerSpec {
     states: StateMap,
     access_log: Option<AccessLog>,
     health_route: Option<String>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: MetricsSpec,
     trusted_proxies: TrustedProxies,
     limits: BodyLimits,
 }
@@ -52,6 +56,8 @@ impl ServerSpec {
             states: StateMap::default(),
             access_log: None,
             health_route: None,
+            #[cfg(feature = "metrics")]
+            metrics: MetricsSpec::default(),
             trusted_proxies: TrustedProxies::none(),
             limits: BodyLimits::default(),
         }
@@ -213,6 +219,32 @@ impl ServerSpec {
         self
     }
 
+    /// Answers `path` (any method) with the process's metrics in Prometheus's text format,
+    /// before routing and the middlewares (as the [health route](Self::health_route) is), and
+    /// records this server's requests: their duration by method, route pattern and status
+    /// class, those in flight, body bytes; and, read at each scrape, the open connections and
+    /// the offload queue's depth. README, "Metrics", lists them. Off by default; needs the
+    /// `metrics` feature.
+    ///
+    /// The process has one recorder: the first server started with a metrics route installs
+    /// a Prometheus recorder as the `metrics` crate's global recorder, and every later one
+    /// shares it, so each metrics route renders every server's metrics, and the
+    /// application's own (`metrics::counter!(…)`) too. If a recorder of someone else's is
+    /// installed already, [`Server::start`](crate::server::Server::start) fails with
+    /// [`ServerError::Metrics`](crate::server::ServerError::Metrics).
+    ///
+    /// ```
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 0).metrics_route("/metrics");
+    /// # let _ = spec;
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics_route(mut self, path: impl Into<String>) -> Self {
+        self.metrics.route = Some(path.into());
+        self
+    }
+
     /// The proxies whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers this
     /// server believes when it tells who a request's client is ([`ClientAddr`], the access
     /// log). None by default: then those headers are ignored and the client is the
@@ -270,11 +302,28 @@ impl ServerSpec {
         gate: impl FnOnce(Arc<dyn Service>) -> Arc<dyn Service>,
     ) -> Arc<dyn Service> {
         let health_route = self.health_route.take();
+        #[cfg(feature = "metrics")]
+        let (mut metrics, name, routes) = (
+            std::mem::take(&mut self.metrics),
+            self.name.clone(),
+            self.router.route_entries().len(),
+        );
         let gated = gate(self.handler(listeners));
-        match health_route {
+        // Every request past the health and metrics routes is recorded, the wait for a worker
+        // included.
+        #[cfg(feature = "metrics")]
+        let gated = metrics.record(&name, routes, gated);
+        let service = match health_route {
             Some(path) => Arc::new(HealthRoute::new(path.into(), readiness, gated)),
             None => gated,
-        }
+        };
+        #[cfg(feature = "metrics")]
+        let service = {
+            // Without a server (`into_service`): nothing was attached.
+            metrics.attach_without_server();
+            metrics.route(service)
+        };
+        service
     }
 
     /// What answers a request: the server's own `on_request`, or the pipeline.
