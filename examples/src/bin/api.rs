@@ -143,6 +143,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .router(routes(served.clone())?)
         // 200 while serving, 503 once the shutdown begins: the balancer's health check.
         .health_route("/health")
+        // Prometheus's scrape: request durations by route, connections, worker restarts.
+        .metrics_route("/metrics")
         .middleware_with_priority(RequestId::new(), 10)
         .access_log(AccessLog::new(AccessLogFormat::Combined))
         .exception_handler(JsonErrors)
@@ -176,6 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on http://{address}");
     println!("try:");
     println!("  curl http://{address}/health");
+    println!("  curl http://{address}/metrics");
     println!("  curl http://{address}/users/42");
     println!("  curl http://{address}/posts/2");
     println!(
