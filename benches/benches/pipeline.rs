@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use benches::{HELLO, full_pipeline_spec};
 use criterion::{Criterion, criterion_group};
-use hyperf_http::server::{HttpError, Json, Path, Router, ServerSpec, params};
+use hyperf_http::server::{
+    CoroutineRegistry, HttpError, Json, Path, RequestSpan, Router, ServerSpec, params,
+};
 use hyperf_http::{BoxError, Bytes, Incoming, Request, Response, Service, StatusCode, header};
 
 /// The head of [`request`] as the engine receives it: the engine hands a service both.
@@ -138,6 +140,128 @@ fn extractors(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a layer typically does per event: finds the event's span (a `fmt` layer looks its
+/// whole scope up the same way), without writing anything.
+struct ScopeLookup;
+
+impl<S> tracing_subscriber::Layer<S> for ScopeLookup
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        black_box(ctx.event_span(event).map(|span| span.id()));
+    }
+}
+
+fn coroutine_dispatch() -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(CoroutineRegistry::new().with(ScopeLookup))
+}
+
+/// [`time_calls`], with `dispatch` as the coroutine's subscriber (the scoped default is per
+/// thread, which is right here: the loop never parks).
+fn time_calls_traced(
+    iters: u64,
+    service: Arc<dyn Service>,
+    dispatch: Option<tracing::Dispatch>,
+) -> Duration {
+    let head = Bytes::from_static(HEAD);
+    runtime::spawn(move || {
+        let run = || {
+            let began = Instant::now();
+            for _ in 0..iters {
+                let response = runtime::scope(|| {
+                    service.call(Incoming::new(black_box(request()), Some(&head)))
+                });
+                black_box(response.unwrap());
+            }
+            began.elapsed()
+        };
+        match dispatch {
+            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
+            None => run(),
+        }
+    })
+    .join()
+    .unwrap()
+}
+
+/// The full pipeline without and with the `RequestSpan` middleware: with no subscriber (the
+/// span is disabled; ids and `traceparent` are still made), and with `CoroutineRegistry`.
+fn request_span(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_span_per_request");
+    let full = full_pipeline_spec("bench", "127.0.0.1", 0).into_service();
+    group.bench_function("baseline_full_pipeline", |b| {
+        b.iter_custom(|iters| time_calls_traced(iters, Arc::clone(&full), None))
+    });
+    let spanned = full_pipeline_spec("bench", "127.0.0.1", 0)
+        .middleware(RequestSpan::new())
+        .into_service();
+    group.bench_function("request_span_no_subscriber", |b| {
+        b.iter_custom(|iters| time_calls_traced(iters, Arc::clone(&spanned), None))
+    });
+    let dispatch = coroutine_dispatch();
+    group.bench_function("request_span_coroutine_registry", |b| {
+        b.iter_custom(|iters| {
+            time_calls_traced(iters, Arc::clone(&spanned), Some(dispatch.clone()))
+        })
+    });
+    group.finish();
+}
+
+/// One event inside a span: on an OS thread under tracing-subscriber's plain `Registry`,
+/// and in a coroutine under `CoroutineRegistry`; the same layer on both.
+fn tracing_event(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let mut group = c.benchmark_group("tracing_event");
+    let plain = tracing::Dispatch::new(tracing_subscriber::Registry::default().with(ScopeLookup));
+    group.bench_function("baseline_plain_registry_os_thread", |b| {
+        tracing::dispatcher::with_default(&plain, || {
+            let span = tracing::info_span!("request", request_id = "bench");
+            let _entered = span.enter();
+            b.iter(|| tracing::info!(n = 1u64, "event"));
+        })
+    });
+    let dispatch = coroutine_dispatch();
+    group.bench_function("coroutine_registry_in_coroutine", |b| {
+        b.iter_custom(|iters| {
+            let dispatch = dispatch.clone();
+            runtime::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let span = tracing::info_span!("request", request_id = "bench");
+                    let _entered = span.enter();
+                    let began = Instant::now();
+                    for _ in 0..iters {
+                        tracing::info!(n = 1u64, "event");
+                    }
+                    began.elapsed()
+                })
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+/// The full pipeline without and with the `metrics` feature's route on: with it, every request
+/// is timed into its route's histogram and counted (in flight, body bytes) on the process's
+/// Prometheus recorder, which this bench installs.
+fn metrics(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics_per_request");
+    let full = full_pipeline_spec("bench", "127.0.0.1", 0).into_service();
+    group.bench_function("baseline_full_pipeline", |b| {
+        b.iter_custom(|iters| time_calls(iters, Arc::clone(&full)))
+    });
+    let metered = full_pipeline_spec("bench", "127.0.0.1", 0)
+        .metrics_route("/metrics")
+        .into_service();
+    group.bench_function("full_pipeline_with_metrics", |b| {
+        b.iter_custom(|iters| time_calls(iters, Arc::clone(&metered)))
+    });
+    group.finish();
+}
+
 fn configure() -> Criterion {
     runtime::configure(runtime::Config::default().workers(2)).expect("configured before any spawn");
     Criterion::default()
@@ -146,10 +270,16 @@ fn configure() -> Criterion {
 criterion_group! {
     name = pipeline_benches;
     config = configure();
-    targets = pipeline, extractors
+    targets = pipeline, extractors, request_span, tracing_event, metrics
 }
 fn main() {
     pipeline_benches();
     Criterion::default().configure_from_args().final_summary();
-    benches::print_ratios(&["pipeline_per_request", "extract_per_request"]);
+    benches::print_ratios(&[
+        "pipeline_per_request",
+        "extract_per_request",
+        "request_span_per_request",
+        "tracing_event",
+        "metrics_per_request",
+    ]);
 }
