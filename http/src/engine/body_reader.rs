@@ -167,6 +167,16 @@ impl BodyReader {
         }
     }
 
+    /// Gives the rest of the body up (its request was cut short): the connection will not
+    /// read it, and closes after the response. Never waits for a reader busy elsewhere.
+    pub(crate) fn abandon(&self) {
+        if let Some(mut guard) = self.shared.try_lock()
+            && let Some(Source::Socket(streaming)) = guard.as_mut()
+        {
+            streaming.failed = true;
+        }
+    }
+
     /// Ends the reader's part: what its connection gets back once the handler has returned.
     pub(crate) fn take_back(&self) -> Returned {
         // A reader moved to another coroutine may be mid-read: never wait for it.

@@ -120,11 +120,13 @@ pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> O
 /// An error the client caused, with the status to answer and the message the client may see:
 /// the contract of every client error of this crate — [`HttpError`],
 /// [`Rejection`](crate::server::Rejection) (an extractor's), [`ParamError`](crate::server::ParamError)
-/// (a route parameter's) and [`BodyError`](crate::BodyError) (a streamed body's). The default
-/// exception handler answers each with its status and message; an exception handler of your
-/// own finds one with [`find_client_error`].
+/// (a route parameter's) and [`BodyError`](crate::BodyError) (a streamed body's) — and of
+/// [`TimedOut`](crate::server::TimedOut), a request past its time limit (a `503` the client
+/// may be told of, though not its fault). The default exception handler answers each with its
+/// status and message, without an error-level log; an exception handler of your own finds one
+/// with [`find_client_error`].
 pub trait ClientError: Error + Send + Sync + 'static {
-    /// The status to answer with (a `4xx`).
+    /// The status to answer with (a `4xx`; `TimedOut`'s is settable, `503` by default).
     fn status(&self) -> StatusCode;
 
     /// What the client may be told: nothing internal, control characters escaped.
@@ -203,6 +205,9 @@ fn as_client_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Clien
     }
     if let Some(param) = error.downcast_ref::<crate::server::routing::ParamError>() {
         return Some(param);
+    }
+    if let Some(timed_out) = error.downcast_ref::<crate::server::TimedOut>() {
+        return Some(timed_out);
     }
     error
         .downcast_ref::<crate::engine::BodyError>()

@@ -29,6 +29,7 @@ mod request_context;
 mod request_id;
 mod response;
 mod routing;
+mod time_limit;
 #[cfg(feature = "tracing")]
 mod trace;
 
@@ -58,5 +59,6 @@ pub use self::response::{HandlerResult, IntoResponse};
 pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
+pub use self::time_limit::TimedOut;
 #[cfg(feature = "tracing")]
 pub use self::trace::{CoroutineRegistry, REQUEST_SPAN_TARGET, RequestSpan};

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::engine::Body;
-use crate::engine::{BodyPolicy, BoxError, Incoming, Request, Response, Service};
+use crate::engine::{BodyPolicy, BodyReader, BoxError, Incoming, Request, Response, Service};
 use crate::server::access_log::AccessLog;
 use crate::server::client_addr::{ClientAddr, TrustedProxies};
 use crate::server::error::Panicked;
@@ -24,6 +24,7 @@ use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
 use crate::server::request_context::{RequestContext, RequestHead};
 use crate::server::routing::{Dispatched, Router};
+use crate::server::time_limit::{self, Deadline, TimeLimit, TimeLimits, TimedOut};
 
 type Chain = Arc<[Arc<dyn Middleware>]>;
 
@@ -41,6 +42,12 @@ pub(crate) struct Pipeline {
     listeners: Arc<Listeners>,
     access_log: Option<AccessLog>,
     trusted_proxies: TrustedProxies,
+    /// Each route's time limit, resolved with the server's.
+    route_limits: Vec<Option<TimeLimit>>,
+    /// The stack of a time-limited request's own coroutine: the engine's.
+    stack_size: usize,
+    /// The pipeline itself, for the coroutine of a time-limited request to own.
+    this: Weak<Pipeline>,
 }
 
 pub(crate) struct PipelineParts {
@@ -54,11 +61,19 @@ pub(crate) struct PipelineParts {
     pub(crate) listeners: Arc<Listeners>,
     pub(crate) access_log: Option<AccessLog>,
     pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) time_limit: TimeLimits,
+    pub(crate) stack_size: usize,
 }
 
 impl Pipeline {
-    pub(crate) fn new(mut parts: PipelineParts) -> Self {
+    pub(crate) fn new(mut parts: PipelineParts) -> Arc<Self> {
         parts.router.prepare(&parts.states, parts.limits);
+        let route_limits = parts
+            .router
+            .route_entries()
+            .iter()
+            .map(|route| parts.time_limit.for_route(route.time_limit))
+            .collect();
         let route_chains = parts
             .router
             .route_entries()
@@ -68,7 +83,7 @@ impl Pipeline {
         let fallback_chain = Chain::from(middleware::chain(&parts.global, &[]));
         let mut exception_handlers = parts.exception_handlers;
         exception::order(&mut exception_handlers);
-        Pipeline {
+        Arc::new_cyclic(|this| Pipeline {
             server: parts.server,
             router: parts.router,
             route_chains,
@@ -78,7 +93,10 @@ impl Pipeline {
             listeners: parts.listeners,
             access_log: parts.access_log,
             trusted_proxies: parts.trusted_proxies,
-        }
+            route_limits,
+            stack_size: parts.stack_size,
+            this: Weak::clone(this),
+        })
     }
 
     /// Steps 2 to 10 of the seed's `onRequest`, for a request routed to `dispatched` (step 3,
@@ -116,12 +134,22 @@ impl Pipeline {
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
             Ok(Err(error)) => self.recover(error),
-            Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+            // Cancelled at its time limit: a failed request like any other. Any other
+            // cancellation (a worker's drain) goes on unwinding.
+            Err(payload) if runtime::is_cancelled(&payload) => match &arrival.deadline {
+                Some(deadline) if deadline.passed() => {
+                    self.recover(Box::new(TimedOut::new(deadline.limit())))
+                }
+                _ => resume_unwind(payload),
+            },
             Err(payload) => {
                 let message = runtime::panic_message(&payload);
                 self.recover(Box::new(Panicked::new(message)))
             }
         };
+        if let Some(deadline) = &arrival.deadline {
+            response = deadline.bound_stream(response);
+        }
         // After the exception handlers, so that a failed request's response has them too.
         final_headers.apply(&mut response);
         apply_draft(&mut response);
@@ -247,9 +275,40 @@ impl Service for Pipeline {
         let arrival = Arrival {
             head: incoming.received_head(),
             addresses: incoming.peer_addr().zip(incoming.local_addr()),
+            deadline: None,
         };
         let request = incoming.read_body(policy)?;
-        Ok(self.on_request(request, dispatched, arrival))
+        let limited = match &dispatched {
+            Dispatched::Found(found) => self.route_limits[found.index],
+            _ => None,
+        };
+        let (Some(limit), Some(pipeline)) = (limited, limited.and_then(|_| self.this.upgrade()))
+        else {
+            return Ok(self.on_request(request, dispatched, arrival));
+        };
+        // In a coroutine of its own, which owns all it needs.
+        let (head, addresses) = (arrival.head.cloned(), arrival.addresses);
+        // For the log lines of a request past its limit, made only then.
+        let (method, route) = (request.method().clone(), dispatched.clone());
+        let describe = move || match &route {
+            Dispatched::Found(found) => format!("{method} {}", found.pattern()),
+            _ => method.to_string(),
+        };
+        let streamed = request.extensions().get::<BodyReader>().cloned();
+        Ok(time_limit::run_within(
+            limit,
+            self.stack_size,
+            streamed,
+            &describe,
+            move |deadline| {
+                let arrival = Arrival {
+                    head: head.as_ref(),
+                    addresses,
+                    deadline: Some(deadline),
+                };
+                pipeline.on_request(request, dispatched, arrival)
+            },
+        ))
     }
 }
 
@@ -259,6 +318,8 @@ struct Arrival<'a> {
     head: Option<&'a Bytes>,
     /// The connection's peer and local addresses, when it came from one.
     addresses: Option<(SocketAddr, SocketAddr)>,
+    /// The time limit's deadline, for a request with one (run in a coroutine of its own).
+    deadline: Option<Deadline>,
 }
 
 /// The innermost step: the route's handler, or the router's 404 / 405.

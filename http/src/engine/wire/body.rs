@@ -55,6 +55,14 @@ impl Body {
         }
     }
 
+    /// The writer of a streamed body (to wrap it in another); `None` for a body of bytes.
+    pub(crate) fn into_writer(self) -> Option<Writer> {
+        match self.kind {
+            Kind::Stream(writer) => Some(writer),
+            Kind::Empty | Kind::Full(_) => None,
+        }
+    }
+
     /// The body's bytes, unless it is streamed.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match &self.kind {

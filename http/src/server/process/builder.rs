@@ -347,8 +347,11 @@ impl Server {
         let readiness = Readiness::new(pool.worker_exit().clone());
         let spawner = Arc::new(WorkerSpawner::new(Arc::clone(&pool)));
         let mut engines = Vec::new();
-        for (spec, (socket, config)) in self.servers.into_iter().zip(sockets) {
+        for (mut spec, (socket, config)) in self.servers.into_iter().zip(sockets) {
             let name = spec.name.clone();
+            // The settings it is served with (a time-limited request's coroutine takes the
+            // engine's stack size).
+            spec.engine = Some(config.clone());
             let worker_start = pool.worker_start().clone();
             let service = spec.service(Arc::clone(&listeners), readiness.clone(), |inner| {
                 Arc::new(WorkerGate::new(worker_start, inner))

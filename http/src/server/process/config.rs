@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use http::StatusCode;
 use serde::Deserialize;
 
 use crate::engine::{EngineConfig, Limits};
@@ -40,6 +41,8 @@ use crate::server::process::spec::ServerSpec;
 ///     body_limit = 262144          # bytes Json/Form/Bytes/String take (default 2 MiB)
 ///     json_depth = 16              # levels a Json body may nest (default 32)
 ///     trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # whose X-Forwarded-For to believe
+///     time_limit = 5.0             # seconds a request may take (default: no limit)
+///     time_limit_status = 504      # its answer past the limit (default 503)
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -115,6 +118,10 @@ struct Options {
     json_depth: Option<usize>,
     /// The proxies whose forwarded headers are believed (`ServerSpec::trusted_proxies`).
     trusted_proxies: Option<TrustedProxies>,
+    /// Seconds a request may take (`ServerSpec::time_limit`).
+    time_limit: Option<f64>,
+    /// The status of a request past it (`ServerSpec::time_limit_status`).
+    time_limit_status: Option<u16>,
 }
 
 /// Why a configuration was refused.
@@ -233,6 +240,16 @@ impl ServerConfig {
         config.settings.engine.validate()?;
         for (i, server) in config.servers.iter().enumerate() {
             server.settings.validate()?;
+            if let Some(limit) = server.options.time_limit {
+                seconds("time_limit", limit)?;
+            }
+            if let Some(status) = server.options.time_limit_status
+                && !(100..=599).contains(&status)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "time_limit_status = {status} is not an HTTP status (100 to 599)"
+                )));
+            }
             if config.servers[..i].iter().any(|s| s.name == server.name) {
                 return Err(ConfigError::Invalid(format!(
                     "two servers are named {:?}",
@@ -293,6 +310,15 @@ impl ServerConfig {
         }
         if let Some(proxies) = &entry.options.trusted_proxies {
             spec = spec.trusted_proxies(proxies.clone());
+        }
+        if let Some(limit) = entry.options.time_limit {
+            spec = spec.time_limit(Duration::try_from_secs_f64(limit).unwrap_or_default());
+        }
+        if let Some(status) = entry.options.time_limit_status {
+            // Checked when the file was read.
+            if let Ok(status) = StatusCode::from_u16(status) {
+                spec = spec.time_limit_status(status);
+            }
         }
         Some(spec)
     }

@@ -3,8 +3,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coordinator::Coordinator;
+use http::StatusCode;
 
 use crate::engine::{EngineConfig, Service};
 use crate::server::access_log::{AccessLog, AccessLogFormat};
@@ -18,6 +20,7 @@ use crate::server::pipeline::{Pipeline, PipelineParts};
 use crate::server::process::metrics::MetricsSpec;
 use crate::server::process::readiness::{HealthRoute, Readiness};
 use crate::server::routing::Router;
+use crate::server::time_limit::TimeLimits;
 
 /// One named server: where it listens and how it answers.
 #[doc(alias = "servers")]
@@ -37,6 +40,7 @@ pub struct ServerSpec {
     #[cfg(feature = "metrics")]
     pub(crate) metrics: MetricsSpec,
     trusted_proxies: TrustedProxies,
+    time_limit: TimeLimits,
     limits: BodyLimits,
 }
 
@@ -59,6 +63,7 @@ impl ServerSpec {
             #[cfg(feature = "metrics")]
             metrics: MetricsSpec::default(),
             trusted_proxies: TrustedProxies::none(),
+            time_limit: TimeLimits::default(),
             limits: BodyLimits::default(),
         }
     }
@@ -266,6 +271,47 @@ impl ServerSpec {
         self
     }
 
+    /// How long a request may take, from the pipeline's start (its body read, unless the route
+    /// streams it) to its response: past it the client is answered at once with
+    /// [`time_limit_status`](Self::time_limit_status) (`503` unless set) through the exception
+    /// handlers as a [`TimedOut`] error (with the request id and an access line like any
+    /// failed request), and the request's coroutine is cancelled: it unwinds at its next
+    /// blocking call, dropping what it holds (a bridge's future, a body reader) and running
+    /// its defers. A streamed response still being written at the limit is cut and its
+    /// connection closed; so is the connection of a streamed upload cut short; otherwise the
+    /// connection stays open. None by default; a route may set its own
+    /// ([`RouteRef::time_limit`]), or none with `Duration::ZERO`.
+    ///
+    /// A time-limited request runs in a coroutine of its own (the engine's stack size) while
+    /// its connection's coroutine waits for it: a spawn and a wake-up more per request (see
+    /// the README's figures). Handler code must stay consistent when unwound at any blocking
+    /// call, as for [`Server::max_wait_time`](crate::server::Server::max_wait_time)'s
+    /// cancellations. A handler that never blocks cannot be cancelled: its client is answered
+    /// 200 ms after the limit and its connection closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyperf_http::server::ServerSpec;
+    ///
+    /// let spec = ServerSpec::new("http", "127.0.0.1", 9501).time_limit(Duration::from_secs(5));
+    /// # let _ = spec;
+    /// ```
+    ///
+    /// [`TimedOut`]: crate::server::TimedOut
+    /// [`RouteRef::time_limit`]: crate::server::RouteRef::time_limit
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit.limit = Some(limit).filter(|limit| !limit.is_zero());
+        self
+    }
+
+    /// The status a request past its [time limit](Self::time_limit) is answered with: `503
+    /// Service Unavailable` unless set (`504 Gateway Timeout` suits a server that mostly waits
+    /// on others).
+    pub fn time_limit_status(mut self, status: StatusCode) -> Self {
+        self.time_limit.status = status;
+        self
+    }
+
     /// Replaces the default `on_request` pipeline with `service` (routing, middlewares and
     /// exception handlers are then the service's business).
     #[doc(alias = "onRequest")]
@@ -330,7 +376,7 @@ impl ServerSpec {
     fn handler(self, listeners: Arc<Listeners>) -> Arc<dyn Service> {
         match self.on_request {
             Some(service) => service,
-            None => Arc::new(Pipeline::new(PipelineParts {
+            None => Pipeline::new(PipelineParts {
                 server: Arc::from(self.name.as_str()),
                 router: self.router,
                 states: self.states,
@@ -341,7 +387,12 @@ impl ServerSpec {
                 listeners,
                 access_log: self.access_log,
                 trusted_proxies: self.trusted_proxies,
-            })),
+                time_limit: self.time_limit,
+                stack_size: self
+                    .engine
+                    .as_ref()
+                    .map_or(EngineConfig::DEFAULT_STACK_SIZE, |engine| engine.stack_size),
+            }),
         }
     }
 }

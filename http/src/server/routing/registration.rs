@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use http::Method;
 use regex::Regex;
@@ -28,6 +29,8 @@ pub struct RouteEntry {
     /// The route's own body limit and JSON depth (`RouteRef::body_limit`, `json_depth`).
     body_limit: Option<usize>,
     json_depth: Option<usize>,
+    /// The route's own time limit (`RouteRef::time_limit`); `Duration::ZERO` for none.
+    pub(crate) time_limit: Option<Duration>,
     /// Those, or the server's, resolved when the server is built.
     resolved_limits: OnceLock<BodyLimits>,
 }
@@ -220,6 +223,15 @@ impl RouteRef<'_> {
         self.route.json_depth = Some(levels);
         self
     }
+
+    /// How long a request to this route may take before it is answered with the server's
+    /// time-limit status and its coroutine cancelled, instead of the server's
+    /// ([`ServerSpec::time_limit`](crate::server::ServerSpec::time_limit)); `Duration::ZERO`
+    /// for no limit on this route (a long poll, a large upload).
+    pub fn time_limit(self, limit: Duration) -> Self {
+        self.route.time_limit = Some(limit);
+        self
+    }
 }
 
 impl fmt::Debug for RouteRef<'_> {
@@ -304,6 +316,7 @@ impl Router {
             body: BodyPolicy::Buffered,
             body_limit: None,
             json_depth: None,
+            time_limit: None,
             resolved_limits: OnceLock::new(),
         };
         self.routes.push(Arc::new(entry));
