@@ -10,6 +10,7 @@ use super::traceparent::{self, TraceParent};
 use crate::engine::{BoxError, Request, Response};
 use crate::server::error::find_client_error;
 use crate::server::middleware::{Middleware, Next};
+use crate::server::request_context::RequestContext;
 use crate::server::routing::Dispatched;
 
 /// The header of W3C Trace Context.
@@ -31,7 +32,9 @@ pub const REQUEST_SPAN_TARGET: &str = "hyperf_http::request";
 ///   middleware set it (register that one first, with a higher priority; when it runs after
 ///   this one, the id is recorded from the response at the end, so events before that lack
 ///   it);
-/// - `client.address`: left empty: the pipeline does not know the client's address yet;
+/// - `client.address`: the client's address ([`ClientAddr`](crate::server::ClientAddr): the
+///   peer, or behind the server's trusted proxies the forwarded one); empty for a request that
+///   did not come from a connection;
 /// - `trace_id`: 32 hex digits, the incoming `traceparent`'s when valid, else a new one;
 /// - `span_id`: 16 hex digits, this request's span in that trace (new);
 /// - `parent_span_id`: the incoming `traceparent`'s parent id, empty in a new trace;
@@ -118,13 +121,14 @@ impl Middleware for RequestSpan {
             .headers()
             .get(&self.request_id)
             .and_then(|id| id.to_str().ok());
+        let client = RequestContext::request().and_then(|head| head.client);
         let span = tracing::info_span!(
             target: REQUEST_SPAN_TARGET,
             "http.request",
             http.request.method = request.method().as_str(),
             http.route = route,
             request_id = request_id,
-            client.address = Empty,
+            client.address = client.map(|client| display(client.ip())),
             trace_id = %TraceId(trace_id),
             span_id = %SpanId(span_id),
             parent_span_id = incoming.map(|p| display(SpanId(p.parent_id))),
