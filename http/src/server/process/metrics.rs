@@ -8,9 +8,9 @@
 //! the same recorder and appear on the same route. A recorder someone else installed first is
 //! not replaced: the server refuses to start ([`ServerError::Metrics`]).
 //!
-//! Two layers around a server's service: [`Recorded`] times every request the pipeline (or an
-//! `on_request` service) answers, and [`MetricsRoute`], outermost beside the health route,
-//! answers the scrape. What changes only at a scrape — the engines' open connections, the
+//! One layer around a server's service, inside the health route: [`Metered`] answers the
+//! scrape, and times and counts every other request the pipeline (or an `on_request`
+//! service) answers. What changes only at a scrape — the engines' open connections, the
 //! offload queue — is read then, not kept up to date per request.
 //!
 //! [`ServerError::Metrics`]: crate::server::ServerError::Metrics
@@ -171,42 +171,25 @@ impl MetricsSpec {
         self.engines = engines;
     }
 
-    /// Without a server: the process's recorder, if it can have it (a scrape answers `503`
-    /// otherwise), and no engines.
-    pub(crate) fn attach_without_server(&mut self) {
-        if self.is_on() && self.handle.is_none() {
+    /// `inner` behind the metrics route and with its requests recorded, if the route is on;
+    /// `routes`: how many routes the server has. Without a server (`into_service`), the
+    /// process's recorder if it can have it (a scrape answers `503` otherwise).
+    pub(crate) fn layer(
+        mut self,
+        server: &str,
+        routes: usize,
+        inner: Arc<dyn Service>,
+    ) -> Arc<dyn Service> {
+        let Some(path) = self.route.take() else {
+            return inner;
+        };
+        if self.handle.is_none() {
             match recorder() {
                 Ok(handle) => self.handle = Some(handle),
                 Err(error) => log::warn!("{error}: the metrics route answers 503"),
             }
         }
-    }
-
-    /// `inner` with its requests recorded, if the route is on; `routes`: how many routes the
-    /// server has.
-    pub(crate) fn record(
-        &self,
-        server: &str,
-        routes: usize,
-        inner: Arc<dyn Service>,
-    ) -> Arc<dyn Service> {
-        match self.is_on() {
-            true => Arc::new(Recorded::new(server, routes, inner)),
-            false => inner,
-        }
-    }
-
-    /// `inner` behind the metrics route, if it is on.
-    pub(crate) fn route(self, inner: Arc<dyn Service>) -> Arc<dyn Service> {
-        match self.route {
-            Some(path) => Arc::new(MetricsRoute::new(
-                path.into(),
-                self.handle,
-                self.engines,
-                inner,
-            )),
-            None => inner,
-        }
+        Arc::new(Metered::new(path.into(), self, server, routes, inner))
     }
 }
 
@@ -267,27 +250,46 @@ pub(crate) fn worker_restarts() -> impl Fn(&ServerEvent) + Send + Sync + 'static
     }
 }
 
-/// The metrics route as a layer around a server's service: its path (any method) is answered
-/// with the process's metrics in Prometheus's text format, before everything else (as the
-/// health route is). The scrape itself is not counted.
-pub(crate) struct MetricsRoute {
+/// The metrics route and the request metrics, as one layer around a server's service (one
+/// call and one move of the request fewer than two): its path (any method) is answered with
+/// the process's metrics in Prometheus's text format, before routing and the middlewares;
+/// every other request is timed and counted. The scrape itself is not counted.
+pub(crate) struct Metered {
     path: Box<str>,
     handle: Option<PrometheusHandle>,
     engines: Engines,
+    server: Arc<str>,
+    /// How many routes the server has (`Found::index` is below).
+    routes: usize,
+    /// One histogram per route (and one for [`UNMATCHED`]), method and status class,
+    /// registered at its first request.
+    durations: Box<[OnceLock<Histogram>]>,
+    in_flight: Gauge,
+    request_bytes: Counter,
+    response_bytes: Counter,
     inner: Arc<dyn Service>,
 }
 
-impl MetricsRoute {
-    pub(crate) fn new(
+impl Metered {
+    fn new(
         path: Box<str>,
-        handle: Option<PrometheusHandle>,
-        engines: Engines,
+        spec: MetricsSpec,
+        server: &str,
+        routes: usize,
         inner: Arc<dyn Service>,
     ) -> Self {
-        MetricsRoute {
+        let slots = (routes + 1) * METHOD_SLOTS * STATUS_CLASSES.len();
+        let label = server.to_owned();
+        Metered {
             path,
-            handle,
-            engines,
+            handle: spec.handle,
+            engines: spec.engines,
+            server: Arc::from(server),
+            routes,
+            durations: (0..slots).map(|_| OnceLock::new()).collect(),
+            in_flight: metrics::gauge!(REQUESTS_IN_FLIGHT, "server" => label.clone()),
+            request_bytes: metrics::counter!(REQUEST_BODY_BYTES, "server" => label.clone()),
+            response_bytes: metrics::counter!(RESPONSE_BODY_BYTES, "server" => label),
             inner,
         }
     }
@@ -308,46 +310,6 @@ impl MetricsRoute {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
-    }
-}
-
-impl Service for MetricsRoute {
-    fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
-        if incoming.request().uri().path() == &*self.path {
-            // Its body, if any, is the engine's to discard.
-            return Ok(self.scrape());
-        }
-        self.inner.call(incoming)
-    }
-}
-
-/// Times and counts every request of one server around its service.
-pub(crate) struct Recorded {
-    server: Arc<str>,
-    /// How many routes the server has (`Found::index` is below).
-    routes: usize,
-    /// One histogram per route (and one for [`UNMATCHED`]), method and status class,
-    /// registered at its first request.
-    durations: Box<[OnceLock<Histogram>]>,
-    in_flight: Gauge,
-    request_bytes: Counter,
-    response_bytes: Counter,
-    inner: Arc<dyn Service>,
-}
-
-impl Recorded {
-    pub(crate) fn new(server: &str, routes: usize, inner: Arc<dyn Service>) -> Self {
-        let slots = (routes + 1) * METHOD_SLOTS * STATUS_CLASSES.len();
-        let label = server.to_owned();
-        Recorded {
-            server: Arc::from(server),
-            routes,
-            durations: (0..slots).map(|_| OnceLock::new()).collect(),
-            in_flight: metrics::gauge!(REQUESTS_IN_FLIGHT, "server" => label.clone()),
-            request_bytes: metrics::counter!(REQUEST_BODY_BYTES, "server" => label.clone()),
-            response_bytes: metrics::counter!(RESPONSE_BODY_BYTES, "server" => label),
-            inner,
-        }
     }
 
     /// The histogram of `route` (`None`: unmatched), `method` and `status`.
@@ -370,19 +332,20 @@ impl Recorded {
     }
 }
 
-impl Service for Recorded {
+impl Service for Metered {
     fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
-        let started = Instant::now();
         let request = incoming.request();
+        if request.uri().path() == &*self.path {
+            // Its body, if any, is the engine's to discard.
+            return Ok(self.scrape());
+        }
+        let started = Instant::now();
         let method = METHODS
             .iter()
             .position(|m| m == request.method())
             .unwrap_or(METHODS.len());
         let is_head = request.method() == Method::HEAD;
         let declared = content_length(request.headers());
-        // The pipeline keeps the request's head in the coroutine's context, with its route:
-        // the one there now, if any, belongs to an earlier request.
-        let earlier = RequestContext::request();
         self.in_flight.increment(1.0);
         let in_flight = InFlight(&self.in_flight);
         let outcome = self.inner.call(incoming);
@@ -393,8 +356,10 @@ impl Service for Recorded {
             Err(error) => find_client_error(&**error)
                 .map_or(StatusCode::INTERNAL_SERVER_ERROR, |found| found.status()),
         };
-        let head = RequestContext::request()
-            .filter(|head| earlier.as_ref().is_none_or(|e| !Arc::ptr_eq(e, head)));
+        // The pipeline keeps the request's head, with its route, in the request's context,
+        // which the engine's request scope starts empty: a head there is this request's.
+        // (An error is the pipeline's before it stores one: the body could not be read.)
+        let head = outcome.is_ok().then(RequestContext::request).flatten();
         let found = head.as_deref().and_then(found);
         self.duration(found, method, status)
             .record(started.elapsed().as_secs_f64());

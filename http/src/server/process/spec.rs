@@ -349,7 +349,7 @@ impl ServerSpec {
     ) -> Arc<dyn Service> {
         let health_route = self.health_route.take();
         #[cfg(feature = "metrics")]
-        let (mut metrics, name, routes) = (
+        let (metrics, name, routes) = (
             std::mem::take(&mut self.metrics),
             self.name.clone(),
             self.router.route_entries().len(),
@@ -358,18 +358,11 @@ impl ServerSpec {
         // Every request past the health and metrics routes is recorded, the wait for a worker
         // included.
         #[cfg(feature = "metrics")]
-        let gated = metrics.record(&name, routes, gated);
-        let service = match health_route {
+        let gated = metrics.layer(&name, routes, gated);
+        match health_route {
             Some(path) => Arc::new(HealthRoute::new(path.into(), readiness, gated)),
             None => gated,
-        };
-        #[cfg(feature = "metrics")]
-        let service = {
-            // Without a server (`into_service`): nothing was attached.
-            metrics.attach_without_server();
-            metrics.route(service)
-        };
-        service
+        }
     }
 
     /// What answers a request: the server's own `on_request`, or the pipeline.
