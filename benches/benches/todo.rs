@@ -2,9 +2,12 @@
 //! each query run on tokio through `runtime::block_on`) against `todo_axum` (the same routes,
 //! SQL, pool and SQLite settings on axum + sqlx, `src/bin/todo_axum.rs`).
 //!
-//! `cargo bench -p benches --bench todo` (three rounds of each server, 5 s each; `-- --quick`
+//! `cargo bench -p benches --bench todo` (five rounds of each server, 5 s each; `-- --quick`
 //! for two rounds of 2 s). `TODO_BENCH_WORKERS=N` gives both servers N workers (default 2:
-//! `todo --workers N`, `todo_axum --workers N`, tokio's worker threads).
+//! `todo --workers N`, `todo_axum --workers N`, tokio's worker threads);
+//! `TODO_BENCH_AXUM_WORKERS=N` gives the peer another count (`todo` also runs its queries on
+//! the bridge's tokio runtime, one thread per CPU, beside its may workers: this shows whether
+//! the peer gains from as many threads).
 //!
 //! Where the two binaries come from: `cargo bench -p benches` builds this package's binaries
 //! for its benches, so `todo_axum` is at hand (`CARGO_BIN_EXE_todo_axum`). `todo` belongs to
@@ -20,7 +23,9 @@
 //! shared machine's noise over both: `CONNECTIONS` keep-alive connections from this process
 //! (coroutines on one may worker), each sending `GET /todos/{random seeded id}` and waiting for
 //! the answer before the next (a closed loop), counted after a 500 ms warm-up. Every answer
-//! must be a `200`. `todo` runs with `RUST_LOG=warn`, so its access log is off: the peer
+//! must be a `200`. Each round prints its ratios ours/axum, and the end both the pooled figures
+//! and the median of the rounds' ratios: on a shared machine one round can run twice as fast
+//! as the next. `todo` runs with `RUST_LOG=warn`, so its access log is off: the peer
 //! writes none either.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -45,12 +50,16 @@ fn main() {
     let (rounds, duration) = if quick {
         (2, Duration::from_secs(2))
     } else {
-        (3, Duration::from_secs(5))
+        (5, Duration::from_secs(5))
     };
     let workers: usize = std::env::var("TODO_BENCH_WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())
         .unwrap_or(2);
+    let axum_workers: usize = std::env::var("TODO_BENCH_AXUM_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(workers);
     may::config().set_workers(1).set_worker_pin(false);
 
     let todo = todo_binary();
@@ -60,12 +69,13 @@ fn main() {
 
     println!(
         "GET /todos/{{id}} on SQLite ({SEEDED} rows, pool of 8): {CONNECTIONS} keep-alive \
-         connections, {rounds} rounds of {} s per server, {workers} worker(s) per server",
+         connections, {rounds} rounds of {} s per server, {workers} worker(s) for ours, \
+         {axum_workers} for axum",
         duration.as_secs()
     );
     let servers = [
         Server::start("ours", &todo, workers, &directory.join("ours.db")),
-        Server::start("axum", &axum, workers, &directory.join("axum.db")),
+        Server::start("axum", &axum, axum_workers, &directory.join("axum.db")),
     ];
     for server in &servers {
         let took = seed(server.address);
@@ -82,7 +92,11 @@ fn main() {
         "round", "server", "req/s", "cpu", "cpu ns/req", "p50 µs", "p99 µs"
     );
     let mut totals: Vec<Load> = servers.iter().map(|_| Load::default()).collect();
+    // Each round's ratios ours/axum (requests/s, p99): the pooled figures below weigh a fast
+    // round by its larger count of requests, these do not.
+    let mut round_ratios = Vec::new();
     for round in 1..=rounds {
+        let mut figures = Vec::new();
         for (server, total) in servers.iter().zip(&mut totals) {
             let run = load(server, duration);
             println!(
@@ -95,8 +109,18 @@ fn main() {
                 percentile(&run.latencies_us, 0.50),
                 percentile(&run.latencies_us, 0.99),
             );
+            figures.push((run.rate(), f64::from(percentile(&run.latencies_us, 0.99))));
             total.add(run);
         }
+        let ratios = (
+            figures[0].0 / figures[1].0,
+            figures[0].1 / figures[1].1.max(1.0),
+        );
+        println!(
+            "{:<6} ours/axum: requests/s {:.2}x, p99 {:.2}x",
+            "", ratios.0, ratios.1
+        );
+        round_ratios.push(ratios);
     }
 
     println!(
@@ -126,6 +150,22 @@ fn main() {
         ours.rate() / axum.rate(),
         f64::from(percentile(&ours.latencies_us, 0.99))
             / f64::from(percentile(&axum.latencies_us, 0.99).max(1))
+    );
+
+    let median = |pick: fn(&(f64, f64)) -> f64| {
+        let mut values: Vec<f64> = round_ratios.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        if values.len() % 2 == 0 {
+            (values[middle - 1] + values[middle]) / 2.0
+        } else {
+            values[middle]
+        }
+    };
+    println!(
+        "median of the rounds' ratios: requests/s {:.2}x, p99 {:.2}x",
+        median(|r| r.0),
+        median(|r| r.1)
     );
 
     drop(servers);
