@@ -8,7 +8,7 @@
 mod server_common;
 
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyperf_http::server::{HttpError, Router, RunningServer, ServerEvent, ServerSpec};
 use hyperf_http::{Request, StatusCode};
@@ -131,6 +131,39 @@ fn request_durations_are_counted_by_route_pattern_method_and_status_class() {
     assert_eq!(count("DELETE", "<unmatched>", "4xx"), Some(1.0));
     // The scrape itself is not a request of the histogram.
     assert_eq!(count("GET", "<unmatched>", "2xx"), None);
+    stop(running);
+}
+
+#[test]
+fn a_time_limited_request_is_counted_under_its_route_pattern() {
+    // Its pipeline runs in a coroutine of its own, not the connection's.
+    let running = start(server().server(metered("limited").time_limit(Duration::from_secs(10))));
+    connect_to(&running, "limited").exchange(get("/users/42"));
+    let (_, samples) = scrape(&running, "limited");
+    let count = value(
+        &samples,
+        DURATION_COUNT,
+        &[
+            ("server", "limited"),
+            ("route", "/users/{id}"),
+            ("status_class", "2xx"),
+        ],
+    );
+    assert_eq!(count, Some(1.0));
+    stop(running);
+}
+
+#[test]
+fn health_checks_and_scrapes_are_not_counted() {
+    let running = start(server().server(metered("health").health_route("/health")));
+    connect_to(&running, "health").exchange(get("/health"));
+    scrape(&running, "health");
+    let (_, samples) = scrape(&running, "health");
+    let counted = samples
+        .iter()
+        .filter(|s| s.name == DURATION_COUNT)
+        .any(|s| s.labels.iter().any(|(k, v)| k == "server" && v == "health"));
+    assert!(!counted);
     stop(running);
 }
 

@@ -27,8 +27,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::engine::{Body, BoxError, Engine, Incoming, Response, Service};
 use crate::server::error::find_client_error;
 use crate::server::events::ServerEvent;
-use crate::server::request_context::{RequestContext, RequestHead};
-use crate::server::routing::{Dispatched, Found};
+use crate::server::request_context::RequestContext;
+use crate::server::routing::{Dispatched, Found, Router};
 
 /// Request durations by server, method, route pattern and status class.
 pub(crate) const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
@@ -172,12 +172,12 @@ impl MetricsSpec {
     }
 
     /// `inner` behind the metrics route and with its requests recorded, if the route is on;
-    /// `routes`: how many routes the server has. Without a server (`into_service`), the
+    /// `router`: the server's routes ([`Router::matcher`]). Without a server (`into_service`), the
     /// process's recorder if it can have it (a scrape answers `503` otherwise).
     pub(crate) fn layer(
         mut self,
         server: &str,
-        routes: usize,
+        router: Router,
         inner: Arc<dyn Service>,
     ) -> Arc<dyn Service> {
         let Some(path) = self.route.take() else {
@@ -189,7 +189,7 @@ impl MetricsSpec {
                 Err(error) => log::warn!("{error}: the metrics route answers 503"),
             }
         }
-        Arc::new(Metered::new(path.into(), self, server, routes, inner))
+        Arc::new(Metered::new(path.into(), self, server, router, inner))
     }
 }
 
@@ -259,6 +259,9 @@ pub(crate) struct Metered {
     handle: Option<PrometheusHandle>,
     engines: Engines,
     server: Arc<str>,
+    /// The server's routes, for the requests whose route the pipeline did not leave in the
+    /// request's context (a time-limited request's pipeline runs in a coroutine of its own).
+    router: Router,
     /// How many routes the server has (`Found::index` is below).
     routes: usize,
     /// One histogram per route (and one for [`UNMATCHED`]), method and status class,
@@ -275,9 +278,10 @@ impl Metered {
         path: Box<str>,
         spec: MetricsSpec,
         server: &str,
-        routes: usize,
+        router: Router,
         inner: Arc<dyn Service>,
     ) -> Self {
+        let routes = router.route_entries().len();
         let slots = (routes + 1) * METHOD_SLOTS * STATUS_CLASSES.len();
         let label = server.to_owned();
         Metered {
@@ -285,6 +289,7 @@ impl Metered {
             handle: spec.handle,
             engines: spec.engines,
             server: Arc::from(server),
+            router,
             routes,
             durations: (0..slots).map(|_| OnceLock::new()).collect(),
             in_flight: metrics::gauge!(REQUESTS_IN_FLIGHT, "server" => label.clone()),
@@ -346,6 +351,8 @@ impl Service for Metered {
             .unwrap_or(METHODS.len());
         let is_head = request.method() == Method::HEAD;
         let declared = content_length(request.headers());
+        // Kept for a request whose route must be found again (a reference count, not a copy).
+        let (method_of, uri) = (request.method().clone(), request.uri().clone());
         self.in_flight.increment(1.0);
         let in_flight = InFlight(&self.in_flight);
         let outcome = self.inner.call(incoming);
@@ -359,8 +366,17 @@ impl Service for Metered {
         // The pipeline keeps the request's head, with its route, in the request's context,
         // which the engine's request scope starts empty: a head there is this request's.
         // (An error is the pipeline's before it stores one: the body could not be read.)
+        // Without one — a time-limited request, whose pipeline ran in a coroutine of its own,
+        // or an `on_request` service — the route is found again.
         let head = outcome.is_ok().then(RequestContext::request).flatten();
-        let found = head.as_deref().and_then(found);
+        let dispatched;
+        let found = match &head {
+            Some(head) => found(&head.dispatched),
+            None => {
+                dispatched = self.router.dispatch(&method_of, uri.path());
+                found(&dispatched)
+            }
+        };
         self.duration(found, method, status)
             .record(started.elapsed().as_secs_f64());
         if let Some(bytes) = declared {
@@ -386,8 +402,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn found(head: &RequestHead) -> Option<&Found> {
-    match &head.dispatched {
+fn found(dispatched: &Dispatched) -> Option<&Found> {
+    match dispatched {
         Dispatched::Found(found) => Some(found),
         Dispatched::NotFound | Dispatched::MethodNotAllowed { .. } => None,
     }

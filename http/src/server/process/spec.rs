@@ -349,16 +349,15 @@ impl ServerSpec {
     ) -> Arc<dyn Service> {
         let health_route = self.health_route.take();
         #[cfg(feature = "metrics")]
-        let (metrics, name, routes) = (
-            std::mem::take(&mut self.metrics),
-            self.name.clone(),
-            self.router.route_entries().len(),
-        );
+        let (metrics, name) = (std::mem::take(&mut self.metrics), self.name.clone());
+        // The metrics tell routes apart with a copy of the router (the pipeline takes it).
+        #[cfg(feature = "metrics")]
+        let router = metrics.is_on().then(|| self.router.matcher());
         let gated = gate(self.handler(listeners));
         // Every request past the health and metrics routes is recorded, the wait for a worker
         // included.
         #[cfg(feature = "metrics")]
-        let gated = metrics.layer(&name, routes, gated);
+        let gated = metrics.layer(&name, router.unwrap_or_default(), gated);
         match health_route {
             Some(path) => Arc::new(HealthRoute::new(path.into(), readiness, gated)),
             None => gated,

@@ -77,6 +77,7 @@ struct Group {
     middlewares: Vec<Entry>,
 }
 
+#[derive(Clone)]
 struct DynamicRoute {
     method: Method,
     regex: Regex,
@@ -84,6 +85,25 @@ struct DynamicRoute {
     names: Vec<Arc<str>>,
     groups: Vec<String>,
     route: usize,
+}
+
+impl Router {
+    /// A copy that only matches: the same routes (their indexes and patterns), without what
+    /// registration needs; its regex set built now. For what must tell a request's route
+    /// apart from the pipeline that owns the router (the metrics).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn matcher(&self) -> Router {
+        let copy = Router {
+            routes: self.routes.clone(),
+            statics: self.statics.clone(),
+            dynamics: self.dynamics.clone(),
+            ..Router::default()
+        };
+        if !copy.dynamics.is_empty() {
+            copy.dynamic_set();
+        }
+        copy
+    }
 }
 
 impl fmt::Debug for Router {
