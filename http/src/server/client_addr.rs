@@ -15,10 +15,6 @@ use std::str::FromStr;
 use http::HeaderMap;
 use http::header::{self, HeaderName};
 
-use crate::engine::Request;
-use crate::server::extract::FromRequest;
-use crate::server::request_context::RequestContext;
-
 /// The client of the current request: its address (behind trusted proxies, the forwarded
 /// one), the connection's two ends, and the scheme a trusted proxy received it with.
 ///
@@ -117,18 +113,6 @@ impl fmt::Display for ClientAddr {
             Some(port) => SocketAddr::new(self.ip, port).fmt(f),
             None => self.ip.fmt(f),
         }
-    }
-}
-
-/// The current request's client, as the pipeline resolved it; [`NoClientAddr`] (a `500`)
-/// outside a request of the server's pipeline that came from a connection.
-impl FromRequest for ClientAddr {
-    type Rejection = NoClientAddr;
-
-    fn from_request(_: &mut Request) -> Result<Self, NoClientAddr> {
-        RequestContext::request()
-            .and_then(|head| head.client)
-            .ok_or(NoClientAddr)
     }
 }
 

@@ -11,7 +11,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
 use crate::engine::{Request, header_fields};
-use crate::server::client_addr::ClientAddr;
+use crate::server::client_addr::{ClientAddr, NoClientAddr};
+use crate::server::extract::FromRequest;
 use crate::server::routing::Dispatched;
 
 /// What the request pipeline keeps of the current request in its coroutine's context: the
@@ -248,5 +249,17 @@ impl RequestContext {
         Context::has(&RESPONSE)
             .then(|| Context::remove(&RESPONSE))
             .flatten()
+    }
+}
+
+/// The current request's client, as the pipeline resolved it; [`NoClientAddr`] (a `500`)
+/// outside a request of the server's pipeline that came from a connection.
+impl FromRequest for ClientAddr {
+    type Rejection = NoClientAddr;
+
+    fn from_request(_: &mut Request) -> Result<Self, NoClientAddr> {
+        RequestContext::request()
+            .and_then(|head| head.client)
+            .ok_or(NoClientAddr)
     }
 }
