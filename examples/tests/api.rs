@@ -98,3 +98,40 @@ fn api_example_turns_not_ready_on_sigterm_and_serves_through_its_drain_delay() {
     assert!(successor.get("/users/7").starts_with("HTTP/1.1 200"));
     successor.terminate();
 }
+
+#[test]
+fn api_example_tells_the_forwarded_client_from_its_trusted_proxy() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    // The test connects from 127.0.0.1, the example's trusted proxy by default.
+    let forwarded = server.request(
+        "GET /whoami HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n",
+    );
+    let answer: serde_json::Value = serde_json::from_str(body(&forwarded)).unwrap();
+    assert_eq!(answer["ip"], "203.0.113.7");
+    assert!(answer["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    server.terminate();
+}
+
+#[test]
+fn api_example_answers_503_past_a_routes_time_limit() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    assert_eq!(body(&server.get("/slow/10")), "slept 10 ms");
+    let cut = server.get("/slow/5000");
+    assert!(cut.starts_with("HTTP/1.1 503"), "{cut}");
+    assert!(body(&cut).contains("took longer than"), "{cut}");
+    server.terminate();
+}
+
+#[test]
+fn api_example_serves_prometheus_metrics_of_its_routes() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    server.get("/users/42");
+    let metrics = server.get("/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        // Prometheus escapes the pattern's backslash.
+        body(&metrics).contains(r#"route="/users/{id:\\d+}""#),
+        "{metrics}"
+    );
+    server.terminate();
+}

@@ -4,9 +4,14 @@
 //! rejections included) as JSON, lifecycle events in the log, a health route for a load
 //! balancer, an echo, and a graceful shutdown on Ctrl-C or SIGTERM — after a drain delay, if
 //! one is set, during which `/health` answers `503` and every response closes its connection.
+//! What an operator needs is on: the client's address (`/whoami`; behind the trusted proxies,
+//! the forwarded one), a `tracing` span per request (printed on standard error when it
+//! closes), Prometheus metrics at `/metrics`, and a time limit per request (`/slow/{ms}`
+//! shows it).
 //!
 //! `cargo run --release -p examples --bin api [-- --port 9501 --workers 2 --drain-delay-ms 0
-//! --reuse-port]` (or `PORT=… WORKERS=… DRAIN_DELAY_MS=… REUSE_PORT=1`). `deploy/` runs it
+//! --reuse-port --trusted-proxies 127.0.0.1 --time-limit-ms 10000]` (or `PORT=… WORKERS=…
+//! DRAIN_DELAY_MS=… REUSE_PORT=1 TRUSTED_PROXIES=… TIME_LIMIT_MS=…`). `deploy/` runs it
 //! behind nginx and restarts it under load.
 
 use std::sync::Arc;
@@ -14,11 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyperf_http::server::{
-    AccessLog, AccessLogFormat, ExceptionHandler, HttpError, Json, Next, Path, Propagation,
-    RequestContext, RequestId, Router, Server, ServerSpec, State, find_client_error,
+    AccessLog, AccessLogFormat, ClientAddr, CoroutineRegistry, ExceptionHandler, HttpError, Json,
+    Next, Path, Propagation, RequestContext, RequestId, RequestSpan, Router, Server, ServerSpec,
+    State, TrustedProxies, find_client_error,
 };
 use hyperf_http::{BoxError, Bytes, EngineConfig, HeaderValue, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Serialize)]
 struct User {
@@ -119,6 +127,21 @@ fn routes(served: Served) -> Result<Router, hyperf_http::server::RouteError> {
         Json(serde_json::json!({ "page": at.page.unwrap_or(1), "posts": [] }))
     })?;
     router.post("/echo", |body: Bytes| Response::new(body.into()))?;
+    // Who the server thinks the client is: behind a trusted proxy, the address it forwarded.
+    router.get("/whoami", |client: ClientAddr| {
+        Json(serde_json::json!({
+            "ip": client.ip().to_string(),
+            "peer": client.peer().to_string(),
+            "scheme": client.scheme(),
+        }))
+    })?;
+    // Sleeps as long as asked, under a 1 s limit of its own: `/slow/2000` is answered 503.
+    router
+        .get("/slow/{ms:\\d+}", |Path(ms): Path<u64>| {
+            may::coroutine::sleep(Duration::from_millis(ms));
+            format!("slept {ms} ms")
+        })?
+        .time_limit(Duration::from_secs(1));
     router.group_with_middlewares("/admin", vec![(Arc::new(auth), None)], |admin| {
         admin.get("/stats", |State(served): State<Served>| {
             Json(serde_json::json!({ "requests": served.0.load(Ordering::Relaxed) }))
@@ -130,12 +153,30 @@ fn routes(served: Served) -> Result<Router, hyperf_http::server::RouteError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     examples::init_logging();
+    // Request spans: the subscriber whose current span follows the coroutine, printing each
+    // request's span (method, route, client, request id, status, duration) when it closes.
+    let subscriber = CoroutineRegistry::new().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_span_events(FmtSpan::CLOSE),
+    );
+    tracing::subscriber::set_global_default(subscriber)?;
     let port = examples::flag("--port", "PORT", 9501u16);
     let workers = examples::flag("--workers", "WORKERS", 2usize);
     let drain_delay =
         Duration::from_millis(examples::flag("--drain-delay-ms", "DRAIN_DELAY_MS", 0));
     // A new instance can bind the port while the old one drains (see the README's Deploying).
     let reuse_port = examples::switch("--reuse-port", "REUSE_PORT");
+    // The proxies whose X-Forwarded-For / Forwarded are believed: nginx on this host in
+    // `deploy/`.
+    let trusted: TrustedProxies = examples::flag(
+        "--trusted-proxies",
+        "TRUSTED_PROXIES",
+        "127.0.0.1".to_string(),
+    )
+    .parse()?;
+    let time_limit =
+        Duration::from_millis(examples::flag("--time-limit-ms", "TIME_LIMIT_MS", 10_000));
     let served = Served::default();
     let counted = Arc::clone(&served.0);
     let spec = ServerSpec::new("http", "127.0.0.1", port)
@@ -145,7 +186,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .health_route("/health")
         // Prometheus's scrape: request durations by route, connections, worker restarts.
         .metrics_route("/metrics")
+        .trusted_proxies(trusted)
+        .time_limit(time_limit)
         .middleware_with_priority(RequestId::new(), 10)
+        // After the request id (a lower priority runs later): the span carries it.
+        .middleware_with_priority(RequestSpan::new(), 5)
         .access_log(AccessLog::new(AccessLogFormat::Combined))
         .exception_handler(JsonErrors)
         .enable_request_lifecycle(true);
@@ -185,6 +230,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  curl -H 'Content-Type: application/json' -d '{{\"name\":\"ada\"}}' http://{address}/users"
     );
     println!("  curl -d 'hello' http://{address}/echo");
+    println!("  curl -H 'X-Forwarded-For: 203.0.113.7' http://{address}/whoami");
+    println!("  curl http://{address}/slow/2000    # past its 1 s time limit: 503");
+    println!("request spans: printed on standard error as each request ends");
     println!("  curl -H 'Authorization: Bearer secret' http://{address}/admin/stats");
 
     if let Some(signal) = signals.forever().next() {
