@@ -262,6 +262,23 @@ fn metrics(c: &mut Criterion) {
     group.finish();
 }
 
+/// The full pipeline without and with a time limit: with one, each request runs in a
+/// coroutine of its own that its caller waits for (the limit never passes here).
+fn time_limit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("time_limit_per_request");
+    let full = full_pipeline_spec("bench", "127.0.0.1", 0).into_service();
+    group.bench_function("baseline_full_pipeline", |b| {
+        b.iter_custom(|iters| time_calls(iters, Arc::clone(&full)))
+    });
+    let limited = full_pipeline_spec("bench", "127.0.0.1", 0)
+        .time_limit(Duration::from_secs(30))
+        .into_service();
+    group.bench_function("full_pipeline_with_time_limit", |b| {
+        b.iter_custom(|iters| time_calls(iters, Arc::clone(&limited)))
+    });
+    group.finish();
+}
+
 fn configure() -> Criterion {
     runtime::configure(runtime::Config::default().workers(2)).expect("configured before any spawn");
     Criterion::default()
@@ -270,7 +287,7 @@ fn configure() -> Criterion {
 criterion_group! {
     name = pipeline_benches;
     config = configure();
-    targets = pipeline, extractors, request_span, tracing_event, metrics
+    targets = pipeline, extractors, request_span, tracing_event, metrics, time_limit
 }
 fn main() {
     pipeline_benches();
@@ -281,5 +298,6 @@ fn main() {
         "request_span_per_request",
         "tracing_event",
         "metrics_per_request",
+        "time_limit_per_request",
     ]);
 }
