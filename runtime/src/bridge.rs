@@ -139,6 +139,13 @@ pub fn handle() -> Handle {
 /// assert_eq!(handle.join().unwrap(), "from tokio");
 /// ```
 ///
+/// A future that needs tokio's context when it is *made*, not only when it runs —
+/// `tokio::time::sleep(d)`, `tokio::time::timeout(..)`, a `tokio::net` socket's constructor —
+/// panics with "there is no reactor running" if it is made on the coroutine and handed over;
+/// make it inside an `async` block, which runs on tokio: `block_on(async move {
+/// tokio::time::sleep(d).await })`. Futures of crates such as `sqlx` and `reqwest` do nothing
+/// until polled, and can be handed over as they are.
+///
 /// # Panics
 ///
 /// With the future's own panic payload, when the future panics. When called on a thread of a
