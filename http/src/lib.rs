@@ -58,6 +58,7 @@
 
 mod engine;
 pub mod server;
+pub mod testing;
 
 pub use crate::engine::{
     Body, BodyError, BodyPolicy, BodyReader, BodyWriter, BoxError, ConnectionSpawner,
