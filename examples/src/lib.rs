@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+pub mod api;
+
 /// The value of `--name VALUE` on the command line, else of the environment variable `env`,
 /// else `default`. An unparsable value is an error message and exit, not a panic.
 pub fn flag<T: FromStr>(name: &str, env: &str, default: T) -> T {

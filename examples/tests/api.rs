@@ -3,6 +3,21 @@
 mod common;
 
 use common::Running;
+use examples::api::{JsonErrors, Served, routes};
+use hyperf_http::StatusCode;
+use hyperf_http::server::{RequestId, ServerSpec};
+use hyperf_http::testing::TestClient;
+use serde_json::json;
+
+/// The example's routes in-process, with its request ids, error rendering and trusted proxy.
+fn api() -> TestClient {
+    let spec = ServerSpec::new("http", "127.0.0.1", 0)
+        .router(routes(Served::default()).unwrap())
+        .trusted_proxies("127.0.0.1".parse().unwrap())
+        .middleware_with_priority(RequestId::new(), 10)
+        .exception_handler(JsonErrors);
+    TestClient::new(spec)
+}
 
 fn body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
@@ -134,4 +149,93 @@ fn api_example_serves_prometheus_metrics_of_its_routes() {
         "{metrics}"
     );
     server.terminate();
+}
+
+#[test]
+fn api_routes_answer_a_user_as_json_with_its_cache_header_and_request_id() {
+    let response = api().get("/users/42").send();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<serde_json::Value>(),
+        json!({ "id": 42, "name": "user 42" })
+    );
+    assert_eq!(response.header("cache-control"), Some("max-age=60"));
+    assert!(response.header("x-request-id").is_some(), "{response:?}");
+}
+
+#[test]
+fn api_routes_create_a_user_from_json() {
+    let response = api().post("/users").json(&json!({ "name": "ada" })).send();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response.json::<serde_json::Value>(),
+        json!({ "id": 7, "name": "ada" })
+    );
+}
+
+#[test]
+fn api_routes_render_a_rejection_as_a_json_error() {
+    let response = api().post("/users").json(&json!({})).send();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error = response.json::<serde_json::Value>();
+    assert!(error["error"].is_string(), "{error}");
+}
+
+#[test]
+fn api_routes_page_posts_and_echo_bodies() {
+    let api = api();
+    assert_eq!(
+        api.get("/posts").send().json::<serde_json::Value>(),
+        json!({ "page": 1, "posts": [] })
+    );
+    assert_eq!(
+        api.get("/posts/3").send().json::<serde_json::Value>(),
+        json!({ "page": 3, "posts": [] })
+    );
+    assert_eq!(api.post("/echo").body("hello").send().text(), "hello");
+}
+
+#[test]
+fn api_routes_guard_admin_with_a_bearer_token() {
+    let api = api();
+    let refused = api.get("/admin/stats").send();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.json::<serde_json::Value>(),
+        json!({ "error": "missing or wrong bearer token" })
+    );
+    let stats = api
+        .get("/admin/stats")
+        .header("authorization", "Bearer secret")
+        .send();
+    assert_eq!(stats.status(), StatusCode::OK);
+    assert_eq!(stats.json::<serde_json::Value>(), json!({ "requests": 0 }));
+}
+
+#[test]
+fn api_routes_refuse_an_unknown_path_and_a_wrong_method() {
+    let api = api();
+    assert_eq!(api.get("/users/ada").send().status(), StatusCode::NOT_FOUND);
+    let refused = api.delete("/users/42").send();
+    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.header("allow"), Some("GET"));
+}
+
+#[test]
+fn api_routes_tell_the_forwarded_client_from_the_trusted_proxy_only() {
+    let api = api();
+    let forwarded = api
+        .get("/whoami")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .json::<serde_json::Value>();
+    assert_eq!(forwarded["ip"], "203.0.113.7");
+    let direct = api
+        .get("/whoami")
+        .header("x-forwarded-for", "203.0.113.7")
+        .client_addr("198.51.100.9:4000".parse().unwrap())
+        .send()
+        .json::<serde_json::Value>();
+    assert_eq!(direct["ip"], "198.51.100.9");
+    assert_eq!(direct["peer"], "198.51.100.9:4000");
 }
