@@ -19,6 +19,7 @@
 // The request path: what happens to one request, from routing to the response.
 mod access_log;
 mod client_addr;
+mod compression;
 mod cors;
 mod error;
 mod events;
@@ -38,6 +39,8 @@ mod trace;
 mod process;
 
 pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
+#[cfg(feature = "compression")]
+pub use self::compression::Compression;
 pub use self::client_addr::{ClientAddr, InvalidProxy, NoClientAddr, TrustedProxies};
 pub use self::cors::{Cors, CorsBuilder, CorsError};
 pub use self::error::{ClientError, HttpError, Panicked, find_cause, find_client_error};
