@@ -20,6 +20,8 @@
 mod access_log;
 mod client_addr;
 mod compression;
+#[cfg(feature = "cookies")]
+mod cookies;
 mod cors;
 mod error;
 mod events;
@@ -42,6 +44,10 @@ pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
 #[cfg(feature = "compression")]
 pub use self::compression::Compression;
 pub use self::client_addr::{ClientAddr, InvalidProxy, NoClientAddr, TrustedProxies};
+#[cfg(feature = "cookies")]
+pub use self::cookies::{
+    Cookie, CookieJar, Cookies, Key, PrivateCookieJar, SameSite, SignedCookieJar, cookie,
+};
 pub use self::cors::{Cors, CorsBuilder, CorsError};
 pub use self::error::{ClientError, HttpError, Panicked, find_cause, find_client_error};
 pub use self::events::{RequestHandled, RequestReceived, RequestTerminated, ServerEvent};
