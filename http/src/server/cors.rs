@@ -43,7 +43,7 @@ use crate::server::middleware::{Middleware, Next};
 /// ```
 /// use std::time::Duration;
 /// use hyperf_http::server::{Cors, Router, ServerSpec};
-/// use hyperf_http::{Method, header};
+/// use hyperf_http::{Bytes, Method, Request, Service, StatusCode, header};
 ///
 /// let cors = Cors::builder()
 ///     .allow_origins(["https://app.example.com", "https://admin.example.com"])
@@ -56,10 +56,23 @@ use crate::server::middleware::{Middleware, Next};
 ///     .expect("a valid CORS configuration");
 /// let mut router = Router::new();
 /// router.get("/api/me", || "ada").unwrap();
-/// let spec = ServerSpec::new("http", "127.0.0.1", 9501)
+/// let spec = ServerSpec::new("http", "127.0.0.1", 0)
 ///     .router(router)
 ///     .middleware_with_priority(cors, 90);
-/// # let _ = spec;
+///
+/// // A browser's preflight for a `DELETE` with a JSON body, run without sockets.
+/// let service = spec.into_service();
+/// let mut request = Request::new(Bytes::new());
+/// *request.method_mut() = Method::OPTIONS;
+/// *request.uri_mut() = "/api/me".parse().unwrap();
+/// let headers = request.headers_mut();
+/// headers.insert(header::ORIGIN, "https://app.example.com".parse().unwrap());
+/// headers.insert(header::ACCESS_CONTROL_REQUEST_METHOD, "DELETE".parse().unwrap());
+/// headers.insert(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type".parse().unwrap());
+/// let response = service.call(request.into()).unwrap();
+/// assert_eq!(response.status(), StatusCode::NO_CONTENT);
+/// assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example.com");
+/// assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
 /// ```
 ///
 /// Origins can also be chosen by a function (any subdomain, say) or all allowed:
