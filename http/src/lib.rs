@@ -62,8 +62,8 @@ pub mod testing;
 
 pub use crate::engine::{
     Body, BodyError, BodyPolicy, BodyReader, BodyWriter, BoxError, ConnectionSpawner,
-    CoroutineSpawner, Engine, EngineConfig, Incoming, Limits, Request, Response, Service, Spawned,
-    StopReport,
+    CoroutineSpawner, Engine, EngineConfig, Incoming, Limits, OnUpgrade, Request, Response,
+    Service, Spawned, StopReport, Upgraded,
 };
 pub use bytes::Bytes;
 pub use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};

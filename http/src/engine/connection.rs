@@ -21,6 +21,7 @@ use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Response, Service};
 use crate::engine::stack_probe::StackProbe;
+use crate::engine::upgrade::{OnUpgrade, Upgraded};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{
     ChunkedDecoder, DecodeError, Framing, Head, HeadInput, decode_head,
@@ -230,6 +231,9 @@ pub(crate) struct Connection {
     unread_body: bool,
     /// The body of the request being served, as the service has read it so far.
     body: RequestBody,
+    /// Set once a `101` response carrying an [`OnUpgrade`] is written: the connection then
+    /// hands its socket over to it instead of serving another request.
+    upgrade: Option<OnUpgrade>,
 }
 
 /// Where the body of the request being served is: the service reads it through its
@@ -271,6 +275,7 @@ impl Connection {
             unsent: Vec::new(),
             unread_body: false,
             body: RequestBody::Taken,
+            upgrade: None,
         }
     }
 
@@ -320,9 +325,48 @@ impl Connection {
             }
         }
         let flushed = self.flush().is_ok();
+        if let Some(upgrade) = self.upgrade.take() {
+            if flushed {
+                self.hand_over(upgrade);
+            }
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         let shut = self.stream.shutdown(std::net::Shutdown::Write).is_ok();
         if self.unread_body && flushed && shut {
             self.linger();
+        }
+    }
+
+    /// After a `101` with an [`OnUpgrade`]: the socket, with what the client sent past the
+    /// request head, goes to the callback, on this coroutine. The request deadlines are
+    /// disarmed first (the timer thread must not end the new protocol's reads as a request
+    /// timing out), and the connection is not idle, so a stop does not shut its read side
+    /// down: the callback learns of it through [`Upgraded::is_stopping`].
+    fn hand_over(&mut self, upgrade: OnUpgrade) {
+        self.state.clear_deadline();
+        self.state.idle.store(false, Ordering::SeqCst);
+        let stream = match self.stream.try_clone() {
+            Ok(stream) => stream,
+            Err(error) => {
+                log::debug!("upgraded socket not handed over: {error}");
+                return;
+            }
+        };
+        let socket = Upgraded::new(
+            stream,
+            self.input.take_all(),
+            self.addresses.peer,
+            Arc::clone(&self.shared),
+            Arc::clone(&self.state),
+        );
+        match catch_unwind(AssertUnwindSafe(|| runtime::scope(|| upgrade.run(socket)))) {
+            Ok(()) => {}
+            Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+            Err(payload) => log::error!(
+                "an upgraded connection's handler panicked: {}",
+                runtime::panic_message(&payload)
+            ),
         }
     }
 
@@ -666,10 +710,29 @@ impl Connection {
         version: http::Version,
         keep_alive: bool,
     ) -> Result<bool, Stop> {
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         let sends_body = *method != Method::HEAD && !encode::status_has_no_body(parts.status);
         let no_body = encode::status_has_no_body(parts.status);
         let date = self.shared.date.get();
+        // Only a request whose body was settled, on HTTP/1.1, is upgraded: otherwise the
+        // bytes after the head are not the new protocol's.
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS
+            && version == http::Version::HTTP_11
+            && !self.unread_body
+        {
+            if let Some(upgrade) = parts.extensions.remove::<OnUpgrade>() {
+                encode::write_head(
+                    &mut self.output,
+                    parts.status,
+                    &parts.headers,
+                    encode::Framing::NoBody,
+                    encode::Persistence::Upgrade,
+                    &date,
+                );
+                self.upgrade = Some(upgrade);
+                return Ok(false);
+            }
+        }
         match body.kind {
             Kind::Empty | Kind::Full(_) => {
                 let bytes = match body.kind {

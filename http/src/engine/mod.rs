@@ -12,6 +12,7 @@ mod service;
 mod spawner;
 mod stack_probe;
 mod timers;
+mod upgrade;
 mod wire;
 
 use std::fmt;
@@ -29,6 +30,7 @@ pub(crate) use self::listener::bind;
 use self::listener::wake_accept_loop;
 pub use self::service::{BoxError, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
+pub use self::upgrade::{OnUpgrade, Upgraded};
 pub use self::wire::body::{Body, BodyWriter};
 pub(crate) use self::wire::decode::header_fields;
 

@@ -34,6 +34,8 @@ mod request_id;
 mod response;
 mod routing;
 mod time_limit;
+#[cfg(feature = "ws")]
+pub mod ws;
 #[cfg(feature = "tracing")]
 mod trace;
 

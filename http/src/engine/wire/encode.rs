@@ -27,6 +27,9 @@ pub(crate) enum Persistence {
     KeepAlive,
     /// `connection: close`.
     Close,
+    /// `connection: upgrade`: a `101 Switching Protocols`, after which the connection speaks
+    /// another protocol.
+    Upgrade,
 }
 
 impl Persistence {
@@ -95,6 +98,7 @@ pub(crate) fn write_head(
         Persistence::Implied => {}
         Persistence::KeepAlive => out.extend_from_slice(b"connection: keep-alive\r\n"),
         Persistence::Close => out.extend_from_slice(b"connection: close\r\n"),
+        Persistence::Upgrade => out.extend_from_slice(b"connection: upgrade\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -1,0 +1,208 @@
+//! Protocol upgrades (`101 Switching Protocols`): after such a response the connection is no
+//! longer HTTP, and the engine hands its socket to the service's callback.
+//!
+//! The hand-over: a service answers with a `101` response that carries an [`OnUpgrade`] in its
+//! extensions. The connection writes the head (with `Connection: upgrade`, the status and the
+//! handler's fields, such as `Upgrade`), disarms the request deadlines the timer thread would
+//! otherwise fire on the socket, and calls the callback on its own coroutine with an
+//! [`Upgraded`] socket: the stream, with any bytes the client sent past the request head
+//! (already in the connection's read buffer) read first. When the callback returns, the
+//! connection closes. Until then it stays in the engine's registry: it counts in
+//! [`Engine::connections`](crate::Engine::connections) and against `max_connections`, and a
+//! stop waits for it within its grace (the callback learns of the stop through
+//! [`Upgraded::is_stopping`]) before closing it by force.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use hyperf_http::{Body, BoxError, Engine, EngineConfig, OnUpgrade, Request, Response, StatusCode, Upgraded};
+//!
+//! // A toy protocol: after the upgrade, each byte is echoed back incremented.
+//! let engine = Engine::start("127.0.0.1:0", EngineConfig::default(), |_: Request| -> Result<Response, BoxError> {
+//!     let mut response = Response::new(Body::empty());
+//!     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+//!     response.headers_mut().insert("upgrade", "plus-one".parse().unwrap());
+//!     response.extensions_mut().insert(OnUpgrade::new(|mut socket: Upgraded| {
+//!         let mut byte = [0u8; 1];
+//!         while socket.read(&mut byte).unwrap_or(0) == 1 {
+//!             let _ = socket.write_all(&[byte[0] + 1]);
+//!         }
+//!     }));
+//!     Ok(response)
+//! })
+//! .unwrap();
+//!
+//! let mut client = std::net::TcpStream::connect(engine.local_addr()).unwrap();
+//! // The byte after the head arrives with it: it is read first from the upgraded socket.
+//! client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: plus-one\r\n\r\na").unwrap();
+//! let mut head = Vec::new();
+//! let mut byte = [0u8; 1];
+//! while !head.ends_with(b"\r\n\r\n") {
+//!     client.read_exact(&mut byte).unwrap();
+//!     head.push(byte[0]);
+//! }
+//! assert!(head.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//! client.read_exact(&mut byte).unwrap();
+//! assert_eq!(&byte, b"b");
+//! drop(client);
+//! engine.stop(std::time::Duration::from_secs(5));
+//! ```
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use may::net::TcpStream;
+use parking_lot::Mutex;
+
+use crate::engine::registry::{ConnState, EngineShared};
+
+type Callback = Box<dyn FnOnce(Upgraded) + Send>;
+
+/// What to do with the socket after a `101 Switching Protocols` response: put it in the
+/// response's extensions, and the engine calls it, on the connection's coroutine, once the
+/// response's head is written. The connection closes when it returns.
+///
+/// Clones share the one callback (response extensions must be `Clone`): it runs once.
+#[derive(Clone)]
+pub struct OnUpgrade(Arc<Mutex<Option<Callback>>>);
+
+impl OnUpgrade {
+    /// The callback that gets the upgraded socket.
+    pub fn new(callback: impl FnOnce(Upgraded) + Send + 'static) -> Self {
+        OnUpgrade(Arc::new(Mutex::new(Some(Box::new(callback)))))
+    }
+
+    pub(crate) fn run(self, socket: Upgraded) {
+        let callback = self.0.lock().take();
+        if let Some(callback) = callback {
+            callback(socket);
+        }
+    }
+}
+
+impl fmt::Debug for OnUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnUpgrade")
+    }
+}
+
+/// A connection's socket after a protocol upgrade: reads return first the bytes the client
+/// sent past the request head, then the stream's. Blocking calls park the coroutine only.
+pub struct Upgraded {
+    leftover: BytesMut,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<EngineShared>,
+    state: Arc<ConnState>,
+}
+
+impl Upgraded {
+    pub(crate) fn new(
+        stream: TcpStream,
+        leftover: BytesMut,
+        peer: SocketAddr,
+        shared: Arc<EngineShared>,
+        state: Arc<ConnState>,
+    ) -> Self {
+        Upgraded {
+            leftover,
+            stream,
+            peer,
+            shared,
+            state,
+        }
+    }
+
+    /// Whether the engine is stopping (or the connection's worker is exiting): the protocol
+    /// should say goodbye and end, within the stop's grace, after which the socket is shut
+    /// down and the coroutine cancelled.
+    pub fn is_stopping(&self) -> bool {
+        self.state.winding_down(&self.shared.stopping)
+    }
+
+    /// Bounds each read: past `timeout` without data a read fails with `WouldBlock` or
+    /// `TimedOut`. `None`: reads wait as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// A zero `timeout`, as for a `std` socket.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // may keeps coroutine timeouts in whole milliseconds, 0 meaning none: round up.
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.stream.set_read_timeout(timeout)
+    }
+
+    /// Bounds each write, as [`set_read_timeout`](Self::set_read_timeout) does each read.
+    ///
+    /// # Errors
+    ///
+    /// A zero `timeout`.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.stream.set_write_timeout(timeout)
+    }
+
+    /// Another handle on the same socket (without the bytes read past the head, which only
+    /// the first handle returns): for writing from one coroutine while another reads.
+    ///
+    /// # Errors
+    ///
+    /// When the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> io::Result<Upgraded> {
+        Ok(Upgraded {
+            leftover: BytesMut::new(),
+            stream: self.stream.try_clone()?,
+            peer: self.peer,
+            shared: Arc::clone(&self.shared),
+            state: Arc::clone(&self.state),
+        })
+    }
+
+    /// The address of the connection's other end.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Shuts the socket down (`how`): the peer sees the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`std::net::TcpStream::shutdown`].
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.stream.shutdown(how)
+    }
+}
+
+impl Read for Upgraded {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if !self.leftover.is_empty() {
+            let n = buffer.len().min(self.leftover.len());
+            buffer[..n].copy_from_slice(&self.leftover[..n]);
+            self.leftover.advance(n);
+            return Ok(n);
+        }
+        self.stream.read(buffer)
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.stream.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("peer", &self.peer)
+            .field("leftover", &self.leftover.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,532 @@
+//! [`WebSocket`]: the socket a WebSocket handler owns, and [`WsSender`], its sending half for
+//! other coroutines.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Bytes, Message};
+
+use crate::engine::Upgraded;
+
+/// A WebSocket's limits and timeouts, set in code on the
+/// [`WebSocketUpgrade`](crate::server::ws::WebSocketUpgrade).
+///
+/// ```
+/// use std::time::Duration;
+/// use hyperf_http::server::ws::WsConfig;
+///
+/// let config = WsConfig::new()
+///     .max_message_size(256 * 1024)
+///     .max_frame_size(64 * 1024)
+///     .idle_timeout(Some(Duration::from_secs(30)))
+///     .close_timeout(Duration::from_secs(2));
+/// assert_eq!(config.get_max_message_size(), 256 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsConfig {
+    max_message_size: usize,
+    max_frame_size: usize,
+    idle_timeout: Option<Duration>,
+    close_timeout: Duration,
+    write_timeout: Duration,
+    stop_poll: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            idle_timeout: Some(Duration::from_secs(60)),
+            close_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            stop_poll: Duration::from_millis(100),
+        }
+    }
+}
+
+impl WsConfig {
+    /// The defaults: messages and frames up to 1 MiB, 60 s idle timeout, 5 s close timeout,
+    /// 10 s write timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest message (all its frames) the client may send; larger ones end the
+    /// connection with close `1009` (message too big).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The largest frame the client may send; larger ones end the connection with `1009`.
+    #[must_use]
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// After this long without a frame from the client, [`recv`](WebSocket::recv) sends a
+    /// ping; after as long again without one, it closes with `1001` and returns
+    /// [`WsError::IdleTimeout`]. `None`: no idle timeout.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a close waits for the client's close reply before the socket is shut down.
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// How long one write to the client may stall before it fails.
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How often a waiting [`recv`](WebSocket::recv) looks whether the server is stopping
+    /// (100 ms by default).
+    #[must_use]
+    pub fn stop_poll(mut self, interval: Duration) -> Self {
+        self.stop_poll = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The largest message accepted.
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+}
+
+/// Why a WebSocket's [`recv`](WebSocket::recv) or send ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WsError {
+    /// The connection is closed (the close handshake is done, or the client went away).
+    Closed,
+    /// The server is stopping: a close `1001` was sent and the client's reply awaited.
+    ShuttingDown,
+    /// The client stayed silent past the idle timeout and did not answer a ping.
+    IdleTimeout,
+    /// The client sent a message or frame over the limits: closed with `1009`.
+    TooLarge,
+    /// The client broke the protocol (invalid frame, text not UTF-8): closed with an error
+    /// code.
+    Protocol(String),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for WsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsError::Closed => f.write_str("the WebSocket is closed"),
+            WsError::ShuttingDown => f.write_str("the server is stopping"),
+            WsError::IdleTimeout => f.write_str("the client stayed silent too long"),
+            WsError::TooLarge => f.write_str("the client sent a message over the limit"),
+            WsError::Protocol(error) => write!(f, "WebSocket protocol error: {error}"),
+            WsError::Io(error) => write!(f, "WebSocket I/O error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for WsError {}
+
+/// The writing side, shared by the socket and its senders: whole frames are written under
+/// its lock (a coroutine lock: a slow client parks the writer's coroutine, not a thread).
+struct Writer {
+    socket: Upgraded,
+    /// A close frame has been written: no data frame may follow.
+    closed: bool,
+}
+
+type SharedWriter = Arc<may::sync::Mutex<Writer>>;
+
+/// Whether the unmasked frames in `bytes` (whole, as the server writes them) hold a close.
+fn holds_close(mut bytes: &[u8]) -> bool {
+    while bytes.len() >= 2 {
+        if bytes[0] & 0x0f == 0x8 {
+            return true;
+        }
+        let (header, length): (usize, usize) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (4, usize::from(u16::from_be_bytes([bytes[2], bytes[3]]))),
+            127 if bytes.len() >= 10 => {
+                let mut length = [0u8; 8];
+                length.copy_from_slice(&bytes[2..10]);
+                (
+                    10,
+                    usize::try_from(u64::from_be_bytes(length)).unwrap_or(usize::MAX),
+                )
+            }
+            126 | 127 => return false,
+            short => (2, usize::from(short)),
+        };
+        bytes = bytes
+            .get(header.saturating_add(length)..)
+            .unwrap_or_default();
+    }
+    false
+}
+
+/// What `tungstenite` reads from and writes to: reads from the upgraded socket, writes
+/// buffered until a flush writes them whole under the writer's lock.
+struct WsStream {
+    reader: Upgraded,
+    pending: Vec<u8>,
+    writer: SharedWriter,
+}
+
+impl Read for WsStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buffer)
+    }
+}
+
+impl Write for WsStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self
+            .writer
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?;
+        let closes = holds_close(&self.pending);
+        let written = writer.socket.write_all(&self.pending);
+        self.pending.clear();
+        writer.closed |= closes || written.is_err();
+        written
+    }
+}
+
+/// An open WebSocket, owned by the handler's coroutine: [`recv`](Self::recv) and
+/// [`send`](Self::send) block that coroutine only. Pings are answered, the close handshake
+/// is done, and limits, the idle timeout and a stopping server are handled inside `recv`.
+pub struct WebSocket {
+    inner: tungstenite::WebSocket<WsStream>,
+    writer: SharedWriter,
+    config: WsConfig,
+    protocol: Option<String>,
+    origin: Option<String>,
+    peer: SocketAddr,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+}
+
+impl WebSocket {
+    pub(crate) fn new(
+        upgraded: Upgraded,
+        config: WsConfig,
+        protocol: Option<String>,
+        origin: Option<String>,
+    ) -> io::Result<Self> {
+        let mut socket = upgraded.try_clone()?;
+        socket.set_write_timeout(Some(config.write_timeout))?;
+        let writer = Arc::new(may::sync::Mutex::new(Writer {
+            socket,
+            closed: false,
+        }));
+        let peer = upgraded.peer_addr();
+        let stream = WsStream {
+            reader: upgraded,
+            pending: Vec::new(),
+            writer: Arc::clone(&writer),
+        };
+        let limits = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_frame_size));
+        Ok(WebSocket {
+            inner: tungstenite::WebSocket::from_raw_socket(stream, Role::Server, Some(limits)),
+            writer,
+            config,
+            protocol,
+            origin,
+            peer,
+            last_heard: Instant::now(),
+            ping_sent: None,
+        })
+    }
+
+    /// The subprotocol selected in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The handshake's `Origin`.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// The address of the connection's other end.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// A sending half for other coroutines (clone it freely): whole frames, never
+    /// interleaved with this socket's own.
+    pub fn sender(&self) -> WsSender {
+        WsSender {
+            writer: Arc::clone(&self.writer),
+        }
+    }
+
+    /// The next message: text, binary, a ping (already answered) or pong, or the client's
+    /// close (already answered; the next call returns [`WsError::Closed`]).
+    ///
+    /// # Errors
+    ///
+    /// [`WsError::Closed`] once closed or when the client went away;
+    /// [`WsError::ShuttingDown`] when the server stops (after a close `1001` and the client's
+    /// reply, or the close timeout); [`WsError::IdleTimeout`], [`WsError::TooLarge`] (after a
+    /// close `1009`), [`WsError::Protocol`], [`WsError::Io`].
+    pub fn recv(&mut self) -> Result<Message, WsError> {
+        loop {
+            if self.inner.get_ref().reader.is_stopping() {
+                self.close_and_wait(CloseCode::Away, "server shutting down");
+                return Err(WsError::ShuttingDown);
+            }
+            let wait = self.next_wait();
+            self.inner
+                .get_mut()
+                .reader
+                .set_read_timeout(Some(wait))
+                .map_err(WsError::Io)?;
+            let read = self.inner.read();
+            let _ = self.inner.get_mut().flush();
+            match read {
+                Ok(message) => {
+                    self.last_heard = Instant::now();
+                    self.ping_sent = None;
+                    return Ok(message);
+                }
+                Err(tungstenite::Error::Io(error)) if is_timeout(&error) => self.on_silence()?,
+                Err(error) => return Err(self.failed(error)),
+            }
+        }
+    }
+
+    /// Sends `message` (a `Message::Close` closes as [`close`](Self::close) does, without
+    /// waiting).
+    ///
+    /// # Errors
+    ///
+    /// [`WsError::Closed`] after a close; [`WsError::Io`] when the client is gone.
+    pub fn send(&mut self, message: Message) -> Result<(), WsError> {
+        let sent = self.inner.send(message);
+        let _ = self.inner.get_mut().flush();
+        sent.map_err(|error| self.failed(error))
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_text(&mut self, text: impl Into<String>) -> Result<(), WsError> {
+        self.send(Message::text(text.into()))
+    }
+
+    /// Closes with `code` and `reason`, waits for the client's close reply (within the close
+    /// timeout), then shuts the socket down.
+    pub fn close(mut self, code: CloseCode, reason: &str) {
+        self.close_and_wait(code, reason);
+    }
+
+    /// How long the next read may wait: until the server's stop is looked at again, or the
+    /// idle timeout's next step.
+    fn next_wait(&self) -> Duration {
+        let mut wait = self.config.stop_poll;
+        if let Some(idle) = self.config.idle_timeout {
+            let since = self.ping_sent.unwrap_or(self.last_heard);
+            let left = idle.saturating_sub(since.elapsed());
+            wait = wait.min(left);
+        }
+        wait.max(Duration::from_millis(1))
+    }
+
+    /// A read timed out: pings a silent client, closes one that did not answer.
+    fn on_silence(&mut self) -> Result<(), WsError> {
+        let Some(idle) = self.config.idle_timeout else {
+            return Ok(());
+        };
+        match self.ping_sent {
+            None if self.last_heard.elapsed() >= idle => {
+                self.ping_sent = Some(Instant::now());
+                self.send(Message::Ping(Bytes::new()))
+            }
+            Some(sent) if sent.elapsed() >= idle => {
+                self.close_and_wait(CloseCode::Away, "idle");
+                Err(WsError::IdleTimeout)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The error `error` ends the socket with: closing with the matching code first.
+    fn failed(&mut self, error: tungstenite::Error) -> WsError {
+        match error {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                WsError::Closed
+            }
+            tungstenite::Error::Capacity(_) => {
+                self.close_now(CloseCode::Size, "message too big");
+                WsError::TooLarge
+            }
+            tungstenite::Error::Utf8(error) => {
+                self.close_now(CloseCode::Invalid, "text not UTF-8");
+                WsError::Protocol(error)
+            }
+            tungstenite::Error::Protocol(error) => {
+                self.close_now(CloseCode::Protocol, "protocol error");
+                WsError::Protocol(error.to_string())
+            }
+            tungstenite::Error::Io(error) => WsError::Io(error),
+            other => WsError::Protocol(other.to_string()),
+        }
+    }
+
+    /// Sends a close and shuts the socket down without waiting for the reply (after an
+    /// error of the client's).
+    fn close_now(&mut self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.inner.close(Some(frame));
+        let _ = self.inner.get_mut().flush();
+        let _ = self
+            .inner
+            .get_ref()
+            .reader
+            .shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Sends a close and reads (discarding messages) until the client's close arrives or
+    /// the close timeout runs out; then shuts the socket down.
+    fn close_and_wait(&mut self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if self.inner.close(Some(frame)).is_ok() {
+            let _ = self.inner.get_mut().flush();
+            let deadline = Instant::now() + self.config.close_timeout;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = self
+                    .inner
+                    .get_mut()
+                    .reader
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                match self.inner.read() {
+                    Ok(Message::Close(_)) => break,
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(error)) if is_timeout(&error) => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = self.inner.get_mut().flush();
+        }
+        let _ = self
+            .inner
+            .get_ref()
+            .reader
+            .shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("peer", &self.peer)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Sends on a [`WebSocket`] from any coroutine (its handler's waits in `recv`): text, binary
+/// or ping frames, each written whole. Fails once the socket has closed.
+#[derive(Clone)]
+pub struct WsSender {
+    writer: SharedWriter,
+}
+
+impl WsSender {
+    /// Sends `message` (text, binary or ping; a close or pong is refused: those are the
+    /// socket's own).
+    ///
+    /// # Errors
+    ///
+    /// [`WsError::Closed`] once a close has been sent or received; [`WsError::Io`] when the
+    /// client is gone or stalls past the write timeout; [`WsError::Protocol`] for a close
+    /// or pong.
+    pub fn send(&self, message: Message) -> Result<(), WsError> {
+        let frame = match message {
+            Message::Text(text) => Frame::message(text, OpCode::Data(Data::Text), true),
+            Message::Binary(bytes) => Frame::message(bytes, OpCode::Data(Data::Binary), true),
+            Message::Ping(bytes) => Frame::ping(bytes),
+            _ => return Err(WsError::Protocol("only text, binary and ping".into())),
+        };
+        let mut bytes = Vec::new();
+        frame
+            .format(&mut bytes)
+            .map_err(|error| WsError::Protocol(error.to_string()))?;
+        let mut writer = self.writer.lock().map_err(|_| WsError::Closed)?;
+        if writer.closed {
+            return Err(WsError::Closed);
+        }
+        writer.socket.write_all(&bytes).map_err(|error| {
+            writer.closed = true;
+            WsError::Io(error)
+        })
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_text(&self, text: impl Into<String>) -> Result<(), WsError> {
+        self.send(Message::text(text.into()))
+    }
+
+    /// Whether the socket has closed (a send would fail).
+    pub fn is_closed(&self) -> bool {
+        self.writer.lock().map_or(true, |writer| writer.closed)
+    }
+}
+
+impl fmt::Debug for WsSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WsSender")
+    }
+}
