@@ -2,7 +2,8 @@
 //! pick precompressed siblings with it) and, with feature `compression`, [`Compression`], the
 //! middleware that compresses response bodies with gzip or brotli.
 
-// Without the middleware, only the static files' negotiation (to come) reads these.
+// Without the middleware, only the static files' choice of a precompressed sibling reads
+// these, and not all of them.
 #![cfg_attr(not(feature = "compression"), allow(dead_code))]
 
 use http::HeaderMap;

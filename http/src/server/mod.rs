@@ -33,6 +33,7 @@ mod request_context;
 mod request_id;
 mod response;
 mod routing;
+mod static_files;
 mod time_limit;
 #[cfg(feature = "ws")]
 pub mod ws;
@@ -72,6 +73,7 @@ pub use self::response::{HandlerResult, IntoResponse};
 pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
+pub use self::static_files::ServeDir;
 pub use self::time_limit::TimedOut;
 #[cfg(feature = "tracing")]
 pub use self::trace::{CoroutineRegistry, REQUEST_SPAN_TARGET, RequestSpan};
