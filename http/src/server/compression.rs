@@ -228,7 +228,7 @@ mod middleware {
     /// many tiny writes compress worse (a few bytes of overhead each) than one large one. Write in
     /// pieces of a few KiB, or buffer, where ratio matters more than latency.
     ///
-    /// Compressing runs on the offload pool ([`runtime::offload`]): the compressors need more
+    /// Compressing runs on the offload pool ([`runtime::offload()`]): the compressors need more
     /// stack than a connection's coroutine has, and CPU work should not hold a worker. The
     /// defaults, gzip level 6 and brotli quality 4, are fast settings that still shrink text
     /// several times; a streamed write waits for its turn on the pool like any offloaded call.

@@ -77,7 +77,7 @@ use crate::server::routing::{RouteError, Router, params};
 ///   the folder.
 ///
 /// Every file-system call (resolving, `open`, metadata, each read) runs on the offload pool
-/// ([`runtime::offload`]), never on a worker. Put [`Compression`](crate::server::Compression)
+/// ([`runtime::offload()`]), never on a worker. Put [`Compression`](crate::server::Compression)
 /// in front to compress what has no precompressed sibling: it leaves `206` responses and
 /// precompressed files alone.
 #[derive(Debug, Clone)]
