@@ -239,3 +239,61 @@ fn api_routes_tell_the_forwarded_client_from_the_trusted_proxy_only() {
     assert_eq!(direct["ip"], "198.51.100.9");
     assert_eq!(direct["peer"], "198.51.100.9:4000");
 }
+
+#[test]
+fn api_example_serves_its_static_folder_with_ranges_and_etags() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    let page = server.get("/static/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(body(&page).contains("static folder"), "{page}");
+    let etag = page
+        .lines()
+        .find_map(|line| line.strip_prefix("etag: "))
+        .expect("an ETag")
+        .to_string();
+    let unchanged = server.request(&format!(
+        "GET /static/ HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(unchanged.starts_with("HTTP/1.1 304"), "{unchanged}");
+    let part = server.request(
+        "GET /static/app.js HTTP/1.1\r\nHost: t\r\nRange: bytes=0-9\r\nConnection: close\r\n\r\n",
+    );
+    assert!(part.starts_with("HTTP/1.1 206"), "{part}");
+    assert_eq!(body(&part), "// The api");
+    server.terminate();
+}
+
+#[test]
+fn api_example_compresses_for_a_client_that_accepts_gzip() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    let compressed = server.request(
+        "GET /static/app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert!(compressed.starts_with("HTTP/1.1 200"), "{compressed}");
+    assert!(
+        compressed.contains("content-encoding: gzip"),
+        "{compressed}"
+    );
+    server.terminate();
+}
+
+#[test]
+fn api_example_answers_a_preflight_from_its_front_end() {
+    let server = Running::start(env!("CARGO_BIN_EXE_api"));
+    let preflight = server.request(
+        "OPTIONS /users HTTP/1.1\r\nHost: t\r\nOrigin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+    );
+    assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
+    assert!(
+        preflight.contains("access-control-allow-origin: http://localhost:3000"),
+        "{preflight}"
+    );
+    let elsewhere = server.request(
+        "OPTIONS /users HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        !elsewhere.contains("access-control-allow-origin"),
+        "{elsewhere}"
+    );
+    server.terminate();
+}

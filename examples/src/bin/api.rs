@@ -7,11 +7,13 @@
 //! What an operator needs is on: the client's address (`/whoami`; behind the trusted proxies,
 //! the forwarded one), a `tracing` span per request (printed on standard error when it
 //! closes), Prometheus metrics at `/metrics`, and a time limit per request (`/slow/{ms}`
-//! shows it).
+//! shows it). The batteries too: the `examples/static/` folder at `/static/` (ETags, ranges),
+//! compression, and CORS for a front end on `http://localhost:3000`.
 //!
 //! `cargo run --release -p examples --bin api [-- --port 9501 --workers 2 --drain-delay-ms 0
-//! --reuse-port --trusted-proxies 127.0.0.1 --time-limit-ms 10000]` (or `PORT=… WORKERS=…
-//! DRAIN_DELAY_MS=… REUSE_PORT=1 TRUSTED_PROXIES=… TIME_LIMIT_MS=…`). `deploy/` runs it
+//! --reuse-port --trusted-proxies 127.0.0.1 --time-limit-ms 10000 --static-dir DIR]` (or
+//! `PORT=… WORKERS=… DRAIN_DELAY_MS=… REUSE_PORT=1 TRUSTED_PROXIES=… TIME_LIMIT_MS=…
+//! STATIC_DIR=…`). `deploy/` runs it
 //! behind nginx and restarts it under load.
 
 use std::sync::Arc;
@@ -19,11 +21,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use examples::api::{JsonErrors, Served, routes};
-use hyperf_http::EngineConfig;
 use hyperf_http::server::{
-    AccessLog, AccessLogFormat, CoroutineRegistry, RequestId, RequestSpan, Server, ServerSpec,
-    TrustedProxies,
+    AccessLog, AccessLogFormat, Compression, CoroutineRegistry, Cors, RequestId, RequestSpan,
+    Server, ServerSpec, TrustedProxies,
 };
+use hyperf_http::{EngineConfig, Method, header};
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -53,17 +55,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .parse()?;
     let time_limit =
         Duration::from_millis(examples::flag("--time-limit-ms", "TIME_LIMIT_MS", 10_000));
+    // This crate's `static/` folder unless told otherwise (the path is where the crate was
+    // built; give `--static-dir` to a binary run elsewhere).
+    let static_dir = examples::flag(
+        "--static-dir",
+        "STATIC_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/static").to_string(),
+    );
+    // A front end served on its own port during development calls this API from the browser.
+    let cors = Cors::builder()
+        .allow_origin("http://localhost:3000")
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600))
+        .build()?;
     let served = Served::default();
     let counted = Arc::clone(&served.0);
+    let mut router = routes(served.clone())?;
+    router.static_dir("/static", static_dir.as_str())?;
     let spec = ServerSpec::new("http", "127.0.0.1", port)
         .engine(EngineConfig::default().reuse_port(reuse_port))
-        .router(routes(served.clone())?)
+        .router(router)
         // 200 while serving, 503 once the shutdown begins: the balancer's health check.
         .health_route("/health")
         // Prometheus's scrape: request durations by route, connections, worker restarts.
         .metrics_route("/metrics")
         .trusted_proxies(trusted)
         .time_limit(time_limit)
+        // Outermost: a preflight is answered before anything else, and every answer (errors
+        // included) carries the CORS headers.
+        .middleware_with_priority(cors, 90)
+        // Then compression, around everything that makes a body.
+        .middleware_with_priority(Compression::new(), 50)
         .middleware_with_priority(RequestId::new(), 10)
         // After the request id (a lower priority runs later): the span carries it.
         .middleware_with_priority(RequestSpan::new(), 5)
@@ -109,6 +133,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -H 'X-Forwarded-For: 203.0.113.7' http://{address}/whoami");
     println!("  curl http://{address}/slow/2000    # past its 1 s time limit: 503");
     println!("request spans: printed on standard error as each request ends");
+    println!(
+        "  curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' http://{address}/static/app.js   # gzip"
+    );
+    println!(
+        "  curl -s -D - -o /dev/null -H 'Range: bytes=0-99' http://{address}/static/app.js   # 206"
+    );
+    println!(
+        "  curl -s -D - -o /dev/null -H \"If-None-Match: $(curl -sI http://{address}/static/ | tr -d '\\r' | sed -n 's/^etag: //Ip')\" http://{address}/static/   # 304"
+    );
+    println!(
+        "  curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST' http://{address}/users   # CORS preflight"
+    );
     println!("  curl -H 'Authorization: Bearer secret' http://{address}/admin/stats");
 
     if let Some(signal) = signals.forever().next() {

@@ -55,9 +55,10 @@ impl Running {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         stream.write_all(raw.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
+        // Bytes, then text with anything not UTF-8 replaced: a compressed body is not text.
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        String::from_utf8_lossy(&response).into_owned()
     }
 
     /// `GET path` with `Connection: close`.
