@@ -21,7 +21,7 @@ use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Response, Service};
 use crate::engine::stack_probe::StackProbe;
-use crate::engine::upgrade::{OnUpgrade, Upgraded};
+use crate::engine::upgrade::{OnUpgrade, ServingMark, Upgraded};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
 use crate::engine::wire::decode::{
     ChunkedDecoder, DecodeError, Framing, Head, HeadInput, decode_head,
@@ -287,7 +287,9 @@ impl Connection {
         let probe = StackProbe::for_current(std::ptr::addr_of!(entry) as usize);
         let shared = Arc::clone(&self.shared);
         let armed = Armed::arm(&shared, self.registration.id(), self.stream.as_raw_fd());
+        let serving = ServingMark::enter(&shared, &self.state);
         self.serve_until_closed(service);
+        drop(serving);
         drop(armed);
         let Some(probe) = probe else { return };
         let deepest = probe.deepest_written();

@@ -47,6 +47,7 @@
 //! engine.stop(std::time::Duration::from_secs(5));
 //! ```
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -60,6 +61,48 @@ use parking_lot::Mutex;
 use crate::engine::registry::{ConnState, EngineShared};
 
 type Callback = Box<dyn FnOnce(Upgraded) + Send>;
+
+may::coroutine_local!(static SERVING: RefCell<Option<Serving>> = RefCell::new(None));
+
+/// The connection the current coroutine serves, for code that runs on it without a handle
+/// of its own (a streamed body that must end when the engine stops).
+struct Serving {
+    shared: Arc<EngineShared>,
+    state: Arc<ConnState>,
+}
+
+/// Held while a connection is served on the current coroutine (see
+/// [`connection_stopping`]); clears the mark when dropped, also when unwinding.
+pub(crate) struct ServingMark(());
+
+impl ServingMark {
+    pub(crate) fn enter(shared: &Arc<EngineShared>, state: &Arc<ConnState>) -> Self {
+        let serving = Serving {
+            shared: Arc::clone(shared),
+            state: Arc::clone(state),
+        };
+        SERVING.with(|slot| *slot.borrow_mut() = Some(serving));
+        ServingMark(())
+    }
+}
+
+impl Drop for ServingMark {
+    fn drop(&mut self) {
+        let serving = SERVING.with(|slot| slot.borrow_mut().take());
+        drop(serving);
+    }
+}
+
+/// Whether the connection served on the current coroutine should wind down (the engine
+/// stops, or its worker exits); `false` off a connection's coroutine. A long streamed body
+/// (server-sent events) looks at it between writes to end within a stop's grace.
+pub(crate) fn connection_stopping() -> bool {
+    SERVING.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .is_some_and(|serving| serving.state.winding_down(&serving.shared.stopping))
+    })
+}
 
 /// What to do with the socket after a `101 Switching Protocols` response: put it in the
 /// response's extensions, and the engine calls it, on the connection's coroutine, once the

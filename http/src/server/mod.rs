@@ -27,18 +27,20 @@ mod error;
 mod events;
 mod exception;
 mod extract;
+mod hub;
 mod middleware;
 mod pipeline;
 mod request_context;
 mod request_id;
 mod response;
 mod routing;
+mod sse;
 mod static_files;
 mod time_limit;
-#[cfg(feature = "ws")]
-pub mod ws;
 #[cfg(feature = "tracing")]
 mod trace;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 // The process: building, starting and stopping a server, and its workers.
 mod process;
@@ -58,6 +60,7 @@ pub use self::exception::{ExceptionHandler, Propagation};
 pub use self::extract::{
     Form, FromRequest, Handler, MissingState, Path, Query, Rejection, RejectionKind, State,
 };
+pub use self::hub::{Hub, Overflow, RecvError, Subscription};
 pub use self::middleware::{Identity, Middleware, Next};
 pub use self::process::builder::{Server, ServerError};
 #[cfg(feature = "toml")]
@@ -73,6 +76,7 @@ pub use self::response::{HandlerResult, IntoResponse};
 pub use self::routing::{
     Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
 };
+pub use self::sse::{Event, LastEventId, SendTimeoutError, Sse, SseClosed, SseSender};
 pub use self::static_files::ServeDir;
 pub use self::time_limit::TimedOut;
 #[cfg(feature = "tracing")]

@@ -457,6 +457,15 @@ impl WebSocket {
     }
 }
 
+/// Senders fail from now on: whatever ended the socket, nothing more goes out on it.
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.closed = true;
+        }
+    }
+}
+
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
