@@ -144,6 +144,8 @@ fn the_accept_key_is_derived_from_the_clients_key() {
     );
     assert_eq!(reply.header("connection"), Some("upgrade"));
     assert_eq!(reply.header("upgrade"), Some("websocket"));
+    // Gone before the stop, which would otherwise wait for its close reply.
+    drop(client);
     engine.stop(TIMEOUT);
 }
 
@@ -159,6 +161,8 @@ fn text_and_binary_messages_are_echoed() {
         client.read().unwrap(),
         Message::binary(vec![0u8, 1, 2, 255])
     );
+    // Gone before the stop, which would otherwise wait for its close reply.
+    drop(client);
     engine.stop(TIMEOUT);
 }
 
@@ -172,6 +176,8 @@ fn a_ping_is_answered_with_a_pong() {
         client.read().unwrap(),
         Message::Pong("are you there".into())
     );
+    // Gone before the stop, which would otherwise wait for its close reply.
+    drop(client);
     engine.stop(TIMEOUT);
 }
 
@@ -243,7 +249,10 @@ fn a_client_vanishing_mid_frame_ends_the_handler_and_its_connection() {
 #[test]
 fn a_silent_client_is_pinged_then_closed_when_it_does_not_answer() {
     let (tx, rx) = mpsc::channel();
-    let config = WsConfig::new().idle_timeout(Some(Duration::from_millis(200)));
+    // The raw client never answers the close either: the close timeout bounds that wait.
+    let config = WsConfig::new()
+        .idle_timeout(Some(Duration::from_millis(200)))
+        .close_timeout(Duration::from_millis(200));
     let engine = serve(echo(config, tx));
     let addr = engine.local_addr();
     // A raw socket, which never answers pings (tungstenite's client would).
@@ -290,6 +299,8 @@ fn a_client_that_answers_pings_is_not_idle() {
         }
     }
     assert!(rx.try_recv().is_err());
+    // Gone before the stop, which would otherwise wait for its close reply.
+    drop(client);
     engine.stop(TIMEOUT);
 }
 
@@ -384,5 +395,27 @@ fn a_sender_on_another_coroutine_writes_while_the_handler_waits_in_recv() {
     for n in 0..3 {
         assert_eq!(client.read().unwrap(), Message::text(format!("push {n}")));
     }
+    // Gone before the stop, which would otherwise wait for its close reply.
+    drop(client);
+    engine.stop(TIMEOUT);
+}
+
+#[test]
+fn an_open_websocket_holds_one_of_the_engines_max_connections() {
+    let (tx, rx) = mpsc::channel();
+    let service = spec("ws").router(echo(WsConfig::new(), tx)).into_service();
+    let config = EngineConfig::default().max_connections(1);
+    let engine = Engine::start_shared("127.0.0.1:0", config, service).unwrap();
+    let mut socket = connect(engine.local_addr(), "/echo");
+    let mut waiting = Client::connect(engine.local_addr());
+    waiting.send(request("GET", "/missing", &[]));
+    // Not served while the WebSocket holds the only slot...
+    waiting.assert_silent_for(Duration::from_millis(300));
+    socket.close(None).unwrap();
+    while socket.read().is_ok() {}
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "Closed");
+    // ...and served once it has closed.
+    waiting.response().assert_status(404u16);
+    drop(waiting);
     engine.stop(TIMEOUT);
 }

@@ -230,8 +230,33 @@ pub enum SendTimeoutError {
 
 type Producer = Box<dyn FnOnce(SseSender) + Send>;
 
-/// A `text/event-stream` response whose events a producer coroutine sends; see the
-/// [module](self) docs.
+/// A `text/event-stream` response whose events a producer coroutine sends.
+///
+/// ```
+/// use hyperf_http::server::{Event, Router, Sse};
+///
+/// let mut router = Router::new();
+/// router.get("/countdown", || {
+///     Sse::new(|events| {
+///         for n in (0..3).rev() {
+///             if events.send(Event::data(n.to_string())).is_err() {
+///                 return; // the client went away, or the server stops
+///             }
+///         }
+///     })
+/// }).unwrap();
+/// ```
+///
+/// The producer runs in a coroutine of its own once the head is written, and hands events
+/// over through a bounded buffer ([`buffer`](Self::buffer)); the connection's coroutine writes
+/// them. When a write fails (the client is gone) or the server stops, the stream ends and the
+/// producer's next [`send`](SseSender::send) fails. Keep-alive comments (`:` lines) go out
+/// after each silent [interval](Self::keep_alive), so a vanished client is noticed within
+/// about two intervals even when nothing is produced. At a stop the stream ends within
+/// [`stop_poll`](Self::stop_poll) (100 ms by default), inside the stop's grace; on a route
+/// with a time limit, the limit ends it instead. A producer that waits for something else
+/// (a [`Hub`](crate::server::Hub) subscription) should wait with a timeout and look at
+/// [`SseSender::is_closed`] between waits, so that it ends with the stream.
 pub struct Sse {
     producer: Producer,
     keep_alive: Option<Duration>,
