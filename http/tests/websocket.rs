@@ -419,3 +419,91 @@ fn an_open_websocket_holds_one_of_the_engines_max_connections() {
     drop(waiting);
     engine.stop(TIMEOUT);
 }
+
+/// Refuses requests without `x-token` (`401`) and marks every response it lets through.
+struct TokenGate;
+
+impl hyperf_http::server::Middleware for TokenGate {
+    fn process(
+        &self,
+        request: hyperf_http::Request,
+        next: hyperf_http::server::Next<'_>,
+    ) -> Result<hyperf_http::Response, hyperf_http::BoxError> {
+        if !request.headers().contains_key("x-token") {
+            return Err(hyperf_http::server::HttpError::new(
+                hyperf_http::StatusCode::UNAUTHORIZED,
+                "a token is required",
+            )
+            .into());
+        }
+        let mut response = next.run(request)?;
+        response
+            .headers_mut()
+            .insert("x-gate", hyperf_http::HeaderValue::from_static("passed"));
+        Ok(response)
+    }
+}
+
+#[test]
+fn the_global_middlewares_run_on_the_upgrade_request() {
+    let (tx, _rx) = mpsc::channel();
+    let running = start(
+        server().server(
+            spec("http")
+                .router(echo(WsConfig::new(), tx))
+                .middleware(TokenGate),
+        ),
+    );
+    let addr = running.local_addr("http").unwrap();
+    let handshake = format!("GET /echo HTTP/1.1\r\n{HANDSHAKE}Sec-WebSocket-Version: 13\r\n");
+    let refused = Client::connect(addr).exchange(format!("{handshake}\r\n"));
+    refused.assert_status(401u16);
+    let upgraded = Client::connect(addr)
+        .send(format!("{handshake}X-Token: t\r\n\r\n"))
+        .head_response();
+    upgraded.assert_status(101u16);
+    assert_eq!(upgraded.header("x-gate"), Some("passed"));
+    drop(upgraded);
+    within(TIMEOUT, move || {
+        running.shutdown();
+        running.wait()
+    });
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn a_toml_files_websocket_limits_apply_to_routes_that_set_none() {
+    use hyperf_http::server::ServerConfig;
+    let config = ServerConfig::from_toml(
+        r#"
+        [[servers]]
+        name = "http"
+        host = "127.0.0.1"
+        port = 0
+        [servers.websocket]
+        max_message_size = 100
+        "#,
+    )
+    .unwrap();
+    let mut router = Router::new();
+    router
+        .get("/plain", |ws: WebSocketUpgrade| {
+            ws.on_upgrade(|mut socket| while socket.recv().is_ok() {})
+        })
+        .unwrap();
+    let service = config.spec("http").unwrap().router(router).into_service();
+    let engine = Engine::start_shared("127.0.0.1:0", EngineConfig::default(), service).unwrap();
+    let mut client = connect(engine.local_addr(), "/plain");
+    client.send(Message::binary(vec![1u8; 101])).unwrap();
+    assert_eq!(close_code(&mut client), Some(CloseCode::Size));
+    engine.stop(TIMEOUT);
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn a_toml_websocket_limit_of_zero_is_refused() {
+    let refused = hyperf_http::server::ServerConfig::from_toml(
+        "[[servers]]\nname = \"http\"\nhost = \"127.0.0.1\"\nport = 0\n[servers.websocket]\nmax_frame_size = 0\n",
+    );
+    assert!(refused.is_err());
+}

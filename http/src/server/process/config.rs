@@ -43,6 +43,12 @@ use crate::server::process::spec::ServerSpec;
 ///     trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]  # whose X-Forwarded-For to believe
 ///     time_limit = 5.0             # seconds a request may take (default: no limit)
 ///     time_limit_status = 504      # its answer past the limit (default 503)
+///     [servers.websocket]          # WebSocket routes' limits (feature `ws`)
+///     max_message_size = 65536     # bytes (default 1 MiB); larger: close 1009
+///     max_frame_size = 16384       # bytes (default 1 MiB)
+///     idle_timeout = 30.0          # seconds of silence before a ping, as long again: close (0: none)
+///     close_timeout = 2.0          # seconds a close waits for the client's reply
+///     write_timeout = 10.0         # seconds one write may stall
 /// "#).unwrap();
 ///
 /// let mut router = Router::new();
@@ -101,6 +107,67 @@ struct ServerEntry {
     settings: EngineSettings,
     #[serde(default)]
     options: Options,
+    /// WebSocket routes' limits, registered as the server's `WsConfig` state.
+    #[cfg(feature = "ws")]
+    websocket: Option<WebSocketSettings>,
+}
+
+/// `[servers.websocket]`: sizes in bytes, durations in seconds.
+#[cfg(feature = "ws")]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebSocketSettings {
+    max_message_size: Option<usize>,
+    max_frame_size: Option<usize>,
+    /// 0: no idle timeout.
+    idle_timeout: Option<f64>,
+    close_timeout: Option<f64>,
+    write_timeout: Option<f64>,
+}
+
+#[cfg(feature = "ws")]
+impl WebSocketSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("idle_timeout", self.idle_timeout),
+            ("close_timeout", self.close_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if let Some(value) = value {
+                seconds(name, value)?;
+            }
+        }
+        for (name, value) in [
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> crate::server::ws::WsConfig {
+        let secs = |value: f64| Duration::try_from_secs_f64(value).unwrap_or_default();
+        let mut config = crate::server::ws::WsConfig::new();
+        if let Some(bytes) = self.max_message_size {
+            config = config.max_message_size(bytes);
+        }
+        if let Some(bytes) = self.max_frame_size {
+            config = config.max_frame_size(bytes);
+        }
+        if let Some(idle) = self.idle_timeout {
+            config = config.idle_timeout((idle > 0.0).then(|| secs(idle)));
+        }
+        if let Some(close) = self.close_timeout {
+            config = config.close_timeout(secs(close));
+        }
+        if let Some(write) = self.write_timeout {
+            config = config.write_timeout(secs(write).max(Duration::from_millis(1)));
+        }
+        config
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -240,6 +307,10 @@ impl ServerConfig {
         config.settings.engine.validate()?;
         for (i, server) in config.servers.iter().enumerate() {
             server.settings.validate()?;
+            #[cfg(feature = "ws")]
+            if let Some(websocket) = &server.websocket {
+                websocket.validate()?;
+            }
             if let Some(limit) = server.options.time_limit {
                 seconds("time_limit", limit)?;
             }
@@ -319,6 +390,10 @@ impl ServerConfig {
             if let Ok(status) = StatusCode::from_u16(status) {
                 spec = spec.time_limit_status(status);
             }
+        }
+        #[cfg(feature = "ws")]
+        if let Some(websocket) = &entry.websocket {
+            spec = spec.state(websocket.config());
         }
         Some(spec)
     }

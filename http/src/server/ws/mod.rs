@@ -41,7 +41,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 use crate::engine::{Body, OnUpgrade, Request, Response};
-use crate::server::extract::FromRequest;
+use crate::server::extract::{FromRequest, State};
 
 pub use self::socket::{WebSocket, WsConfig, WsError, WsSender};
 /// `tungstenite`'s message: text, binary, ping, pong or close.
@@ -148,9 +148,13 @@ impl FromRequest for WebSocketUpgrade {
     type Rejection = std::convert::Infallible;
 
     fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
+        // The server's or router's `WsConfig` state (TOML's `[servers.websocket]`), if any.
+        let config = State::<WsConfig>::from_request(request)
+            .map(|State(config)| config)
+            .unwrap_or_default();
         Ok(WebSocketUpgrade {
             handshake: check(request),
-            config: WsConfig::default(),
+            config,
             selected: None,
         })
     }
@@ -192,7 +196,9 @@ impl WebSocketUpgrade {
         self.selected.as_deref()
     }
 
-    /// The socket's limits and timeouts.
+    /// The socket's limits and timeouts, instead of those registered as state
+    /// (`ServerSpec::state(WsConfig)`, or a TOML file's `[servers.websocket]`), or else the
+    /// defaults.
     #[must_use]
     pub fn config(mut self, config: WsConfig) -> Self {
         self.config = config;
