@@ -90,8 +90,9 @@ fn a_websocket_message_reaches_its_room_by_websocket_and_by_events_and_no_other_
 }
 
 #[test]
-fn a_stopping_chat_closes_its_websockets_with_1001() {
+fn a_stopping_chat_closes_its_websockets_with_1001_and_ends_its_event_streams() {
     let mut server = Running::start(env!("CARGO_BIN_EXE_chat"));
+    let mut stream = events(&server, "r");
     let mut socket = websocket(&server, "room=r");
     socket.send(Message::text("ping")).unwrap();
     next_text(&mut socket);
@@ -105,6 +106,8 @@ fn a_stopping_chat_closes_its_websockets_with_1001() {
     };
     assert_eq!(code, Some(CloseCode::Away));
     let _ = socket.flush();
+    // The event stream's chunked body ends.
+    read_until(&mut stream, "0\r\n\r\n");
     let mut rest = String::new();
     server.stdout.read_to_string(&mut rest).unwrap();
     assert!(server.child.wait().unwrap().success());
