@@ -203,7 +203,10 @@ fn a_worker_pool_drain_drops_the_future_of_a_waiting_block_on() {
         .max_wait_time(Duration::from_millis(1))
         .start()
         .unwrap();
-    assert!(pool.worker_start().yield_timeout(LIMIT), "the worker started");
+    assert!(
+        pool.worker_start().yield_timeout(LIMIT),
+        "the worker started"
+    );
     pool.worker(0)
         .unwrap()
         .spawn(move || runtime::block_on(pending_until_dropped(polled, SignalsDrop(dropped))))

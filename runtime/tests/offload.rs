@@ -102,7 +102,10 @@ fn a_worker_pool_drain_releases_a_coroutine_waiting_for_offload() {
         .max_wait_time(std::time::Duration::from_millis(1))
         .start()
         .unwrap();
-    assert!(pool.worker_start().yield_timeout(LIMIT), "the worker started");
+    assert!(
+        pool.worker_start().yield_timeout(LIMIT),
+        "the worker started"
+    );
     let handle = pool
         .worker(0)
         .unwrap()

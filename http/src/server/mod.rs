@@ -46,9 +46,9 @@ pub mod ws;
 mod process;
 
 pub use self::access_log::{ACCESS_LOG_TARGET, AccessLog, AccessLogFormat};
+pub use self::client_addr::{ClientAddr, InvalidProxy, NoClientAddr, TrustedProxies};
 #[cfg(feature = "compression")]
 pub use self::compression::Compression;
-pub use self::client_addr::{ClientAddr, InvalidProxy, NoClientAddr, TrustedProxies};
 #[cfg(feature = "cookies")]
 pub use self::cookies::{
     Cookie, CookieJar, Cookies, Key, PrivateCookieJar, SameSite, SignedCookieJar, cookie,
