@@ -5,6 +5,38 @@ use std::str::FromStr;
 
 pub mod api;
 
+/// SIGINT and SIGTERM, caught from now on: install them before saying where a server listens,
+/// so that a signal sent right after finds them in place.
+pub fn termination_signals() -> std::io::Result<signal_hook::iterator::Signals> {
+    signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+}
+
+/// How a graceful shutdown went: connections closed within the drain, and those cut after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Connections that closed within `max_wait_time`.
+    pub drained: usize,
+    /// Connections closed by force after it.
+    pub forced: usize,
+}
+
+/// Waits for one of `signals`, then shuts `server` down gracefully (its drain delay first, if
+/// it has one) and waits for the end.
+pub fn shut_down_on_signal(
+    server: hyperf_http::server::RunningServer,
+    mut signals: signal_hook::iterator::Signals,
+) -> Drained {
+    if let Some(signal) = signals.forever().next() {
+        log::info!("signal {signal}: shutting down gracefully");
+    }
+    server.shutdown();
+    let reports = server.wait();
+    Drained {
+        drained: reports.iter().map(|(_, report)| report.drained).sum(),
+        forced: reports.iter().map(|(_, report)| report.forced).sum(),
+    }
+}
+
 /// The value of `--name VALUE` on the command line, else of the environment variable `env`,
 /// else `default`. An unparsable value is an error message and exit, not a panic.
 pub fn flag<T: FromStr>(name: &str, env: &str, default: T) -> T {

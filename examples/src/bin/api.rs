@@ -114,11 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .server(spec)
         .start()?;
 
-    // Installed before saying where we listen: a signal sent right after finds it in place.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
+    let signals = examples::termination_signals()?;
     let address = server.local_addr("http").unwrap();
     println!("listening on http://{address}");
     println!("try:");
@@ -147,13 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  curl -H 'Authorization: Bearer secret' http://{address}/admin/stats");
 
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: shutting down gracefully");
-    }
-    server.shutdown();
-    let reports = server.wait();
-    let drained: usize = reports.iter().map(|(_, r)| r.drained).sum();
-    let forced: usize = reports.iter().map(|(_, r)| r.forced).sum();
+    let examples::Drained { drained, forced } = examples::shut_down_on_signal(server, signals);
     println!(
         "shut down: {} requests served, {drained} connections drained, {forced} forced",
         served.0.load(Ordering::Relaxed)

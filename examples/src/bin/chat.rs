@@ -158,20 +158,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handle_signals(false)
         .server(ServerSpec::new("http", "127.0.0.1", port).router(router))
         .start()?;
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
+    let signals = examples::termination_signals()?;
     let address = server.local_addr("http").unwrap();
     println!("listening on http://{address}");
     println!("open http://{address}/ in two browser tabs, or:");
     println!("  curl -N 'http://{address}/events?room=lobby'");
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: shutting down gracefully");
-    }
-    server.shutdown();
-    let reports = server.wait();
-    let forced: usize = reports.iter().map(|(_, r)| r.forced).sum();
+    let examples::Drained { forced, .. } = examples::shut_down_on_signal(server, signals);
     println!("shut down: {forced} connections forced");
     Ok(())
 }

@@ -385,11 +385,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .server(spec)
         .start()?;
 
-    // Installed before saying where we listen: a signal sent right after finds it in place.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
+    let signals = examples::termination_signals()?;
     let address = server.local_addr("http").unwrap();
     println!("listening on http://{address}");
     println!("database: {}", redacted(&database_url));
@@ -404,13 +400,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  curl -i -X DELETE http://{address}/todos/1");
 
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: shutting down gracefully");
-    }
-    server.shutdown();
-    let reports = server.wait();
-    let drained: usize = reports.iter().map(|(_, r)| r.drained).sum();
-    let forced: usize = reports.iter().map(|(_, r)| r.forced).sum();
+    let examples::Drained { drained, forced } = examples::shut_down_on_signal(server, signals);
     // The connections close once no request holds them any more.
     runtime::block_on(async move { pool.close().await });
     println!("shut down: {drained} connections drained, {forced} forced");
