@@ -15,8 +15,7 @@ use http::{Method, StatusCode};
 use may::net::TcpStream;
 
 use crate::engine::body_reader::{BodyError, BodyReader, Returned, Streaming, gone};
-use crate::engine::incoming::Request;
-use crate::engine::incoming::{Addresses, Incoming, ReadBody};
+use crate::engine::incoming::{Addresses, Incoming, ReadBody, Request};
 use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
 use crate::engine::service::{Response, Service};

@@ -282,6 +282,8 @@ impl Service for Pipeline {
             Dispatched::Found(found) => self.route_limits[found.index],
             _ => None,
         };
+        // Only a time-limited request needs the pipeline as an `Arc` of its own (for its
+        // coroutine to own): the weak reference is upgraded for those alone.
         let (Some(limit), Some(pipeline)) = (limited, limited.and_then(|_| self.this.upgrade()))
         else {
             return Ok(self.on_request(request, dispatched, arrival));
