@@ -16,7 +16,10 @@ depth=${2:-16}
 seconds=${3:-10}
 cd "$(dirname "$0")/.."
 
+# The `http` bench's own executable: the package's binaries (`load`, `todo_axum`, …) are
+# built alongside it and listed too.
 bin=$(cargo bench -p benches --bench http --no-run --message-format=json 2>/dev/null |
+    grep '"kind":\["bench"\]' | grep '"name":"http"' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 work=$(mktemp -d)
 server=""
