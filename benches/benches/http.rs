@@ -11,12 +11,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "HTTP_BENCH_ROLE";
 use benches::HELLO;
+use benches::load::{self, Load, Window, percentile, response_length};
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -108,18 +108,15 @@ fn load_only() {
     let address: SocketAddr = args[1].parse().expect("ADDRESS");
     let depth: usize = args[2].parse().expect("DEPTH");
     let seconds: u64 = args[3].parse().expect("SECONDS");
-    let stop = Arc::new(AtomicBool::new(false));
-    let (counting, completed) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
-    let clients: Vec<_> = (0..64)
-        .map(|_| {
-            let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
-            may::go!(move || client(address, depth, &stop, &counting, &completed))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(seconds));
-    stop.store(true, Ordering::SeqCst);
-    clients.into_iter().for_each(|c| drop(c.join()));
-    println!("{} requests/s", completed.load(Ordering::SeqCst) / seconds);
+    // Counted from the start: no warm-up, and no server CPU to read.
+    let run = load::closed_loop(
+        64,
+        Duration::ZERO,
+        Duration::from_secs(seconds),
+        || Duration::ZERO,
+        move |_, window| client(address, depth, &window),
+    );
+    println!("{} requests/s", run.requests / seconds);
 }
 
 fn announce(address: SocketAddr) {
@@ -175,60 +172,27 @@ impl Drop for Server {
     }
 }
 
-struct Load {
-    requests: u64,
-    elapsed: Duration,
-    server_cpu: Duration,
-    latencies_us: Vec<u32>,
-}
-
 /// Runs `connections` clients, each sending `depth` requests at a time and reading their
 /// responses, for `duration` after a warm-up.
 fn load(server: &Server, connections: usize, depth: usize, duration: Duration) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let counting = Arc::new(AtomicBool::new(false));
-    let completed = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..connections)
-        .map(|_| {
-            let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
-            let address = server.address;
-            may::go!(move || client(address, depth, &stop, &counting, &completed))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    counting.store(true, Ordering::SeqCst);
-    let (cpu_before, began) = (server.cpu_time(), Instant::now());
-    std::thread::sleep(duration);
-    counting.store(false, Ordering::SeqCst);
-    let (cpu_after, elapsed) = (server.cpu_time(), began.elapsed());
-    stop.store(true, Ordering::SeqCst);
-    let mut latencies_us = Vec::new();
-    for client in clients {
-        latencies_us.extend(client.join().unwrap());
-    }
-    latencies_us.sort_unstable();
-    Load {
-        requests: completed.load(Ordering::SeqCst),
-        elapsed,
-        server_cpu: cpu_after.saturating_sub(cpu_before),
-        latencies_us,
-    }
+    let address = server.address;
+    load::closed_loop(
+        connections,
+        Duration::from_millis(500),
+        duration,
+        || server.cpu_time(),
+        move |_, window| client(address, depth, &window),
+    )
 }
 
 /// One keep-alive client; returns its latency samples (µs per batch of `depth`).
-fn client(
-    address: SocketAddr,
-    depth: usize,
-    stop: &AtomicBool,
-    counting: &AtomicBool,
-    completed: &AtomicU64,
-) -> Vec<u32> {
+fn client(address: SocketAddr, depth: usize, window: &Window<'_>) -> Vec<u32> {
     let mut stream = may::net::TcpStream::connect(address).unwrap();
     stream.set_nodelay(true).unwrap();
     let request = b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n".repeat(depth);
     let mut buffer = vec![0u8; 64 * 1024];
     let mut latencies = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    while !window.stop.load(Ordering::Relaxed) {
         let sent = Instant::now();
         stream.write_all(&request).unwrap();
         let (mut filled, mut answered) = (0, 0);
@@ -244,34 +208,12 @@ fn client(
             buffer.copy_within(at..filled, 0);
             filled -= at;
         }
-        if counting.load(Ordering::Relaxed) {
-            completed.fetch_add(depth as u64, Ordering::Relaxed);
+        if window.counting.load(Ordering::Relaxed) {
+            window.completed.fetch_add(depth as u64, Ordering::Relaxed);
             latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
         }
     }
     latencies
-}
-
-/// The length of the complete response at the start of `bytes`, if it is all there.
-fn response_length(bytes: &[u8]) -> Option<usize> {
-    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
-    let body: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    (bytes.len() >= head_end + body).then_some(head_end + body)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Opens `connections` keep-alive connections, makes one request on each, and reports the

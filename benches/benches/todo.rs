@@ -32,9 +32,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use benches::load::{self, Load, Window, percentile, response_length};
 
 /// Todos created in each database before the load; the load reads them at random.
 const SEEDED: u64 = 1_000;
@@ -287,79 +288,21 @@ fn read_response(stream: &mut impl Read, buffer: &mut [u8]) -> (u16, usize) {
     }
 }
 
-/// What one load against one server found.
-#[derive(Default)]
-struct Load {
-    requests: u64,
-    elapsed: Duration,
-    server_cpu: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl Load {
-    fn rate(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-
-    /// The server's busy cores on average.
-    fn cores(&self) -> f64 {
-        self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
-    }
-
-    /// The server's CPU time per request, in ns.
-    fn cpu_per_request(&self) -> f64 {
-        self.server_cpu.as_nanos() as f64 / self.requests.max(1) as f64
-    }
-
-    fn add(&mut self, run: Load) {
-        self.requests += run.requests;
-        self.elapsed += run.elapsed;
-        self.server_cpu += run.server_cpu;
-        self.latencies_us.extend(run.latencies_us);
-    }
-}
-
 /// `CONNECTIONS` closed-loop clients against `server` for `duration` after the warm-up.
 fn load(server: &Server, duration: Duration) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let counting = Arc::new(AtomicBool::new(false));
-    let completed = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..CONNECTIONS)
-        .map(|n| {
-            let (stop, counting, completed) = (stop.clone(), counting.clone(), completed.clone());
-            let address = server.address;
-            may::go!(move || client(address, n as u64, &stop, &counting, &completed))
-        })
-        .collect();
-    std::thread::sleep(WARM_UP);
-    counting.store(true, Ordering::SeqCst);
-    let (cpu_before, began) = (server.cpu_time(), Instant::now());
-    std::thread::sleep(duration);
-    counting.store(false, Ordering::SeqCst);
-    let (cpu_after, elapsed) = (server.cpu_time(), began.elapsed());
-    stop.store(true, Ordering::SeqCst);
-    let mut latencies_us = Vec::new();
-    for client in clients {
-        latencies_us.extend(client.join().unwrap());
-    }
-    latencies_us.sort_unstable();
-    Load {
-        requests: completed.load(Ordering::SeqCst),
-        elapsed,
-        server_cpu: cpu_after.saturating_sub(cpu_before),
-        latencies_us,
-    }
+    let address = server.address;
+    load::closed_loop(
+        CONNECTIONS,
+        WARM_UP,
+        duration,
+        || server.cpu_time(),
+        move |n, window| client(address, n as u64, &window),
+    )
 }
 
 /// One keep-alive client: `GET /todos/{id}` of a random seeded id, one at a time; returns the
 /// latency of each request counted, in µs.
-fn client(
-    address: SocketAddr,
-    seed: u64,
-    stop: &AtomicBool,
-    counting: &AtomicBool,
-    completed: &AtomicU64,
-) -> Vec<u32> {
+fn client(address: SocketAddr, seed: u64, window: &Window<'_>) -> Vec<u32> {
     let mut stream = may::net::TcpStream::connect(address).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut buffer = vec![0u8; 16 * 1024];
@@ -367,7 +310,7 @@ fn client(
     // xorshift64: a different sequence of ids on each connection, nothing to share.
     let mut random = 0x9E37_79B9_7F4A_7C15u64 ^ (seed + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let mut latencies = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    while !window.stop.load(Ordering::Relaxed) {
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
@@ -378,8 +321,8 @@ fn client(
         stream.write_all(&request).unwrap();
         let (status, _) = read_response(&mut stream, &mut buffer);
         assert_eq!(status, 200, "GET /todos/{id} answered {status}");
-        if counting.load(Ordering::Relaxed) {
-            completed.fetch_add(1, Ordering::Relaxed);
+        if window.counting.load(Ordering::Relaxed) {
+            window.completed.fetch_add(1, Ordering::Relaxed);
             latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
         }
     }
@@ -392,26 +335,4 @@ fn status(bytes: &[u8]) -> u16 {
         .ok()
         .and_then(|code| code.parse().ok())
         .unwrap_or(0)
-}
-
-/// The length of the complete response at the start of `bytes`, if it is all there.
-fn response_length(bytes: &[u8]) -> Option<usize> {
-    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
-    let body: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    (bytes.len() >= head_end + body).then_some(head_end + body)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }

@@ -2,6 +2,8 @@
 //! global middlewares, lifecycle events on — so the socket harness and the pipeline
 //! micro-benchmark measure the same thing.
 
+pub mod load;
+
 use hyperf_http::header::HeaderName;
 use hyperf_http::server::{Next, Router, ServerSpec};
 use hyperf_http::{BoxError, HeaderValue, Request, Response};
