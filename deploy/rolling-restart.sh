@@ -12,6 +12,8 @@
 #   deploy/rolling-restart.sh            (RATE=400 LOAD_SECONDS=20 DRAIN_DELAY_MS=2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=deploy/common.sh
+. deploy/common.sh
 
 RATE=${RATE:-400}
 LOAD_SECONDS=${LOAD_SECONDS:-20}
@@ -41,41 +43,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-say() { printf '%s\n' "$*"; }
-
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        say "  pass: $what"
-        passed=$((passed + 1))
-    else
-        say "  FAIL: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-install_nginx() {
-    command -v nginx >/dev/null && return
-    say "installing nginx from the distribution's packages"
-    # RUNLEVEL=1: the package must not start the system's own nginx (port 80).
-    if ! RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; then
-        apt-get update -qq
-        RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
-    fi
-}
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
 
 # start_api NAME PORT [ARGS...]: starts an instance; sets $api_pid and $api_port.
 start_api() {
@@ -128,7 +95,7 @@ check_load() {
 
 say "building the api example and the load client"
 cargo build -q -p examples --bin api -p benches --bin load
-install_nginx
+command -v nginx >/dev/null || { say "installing nginx from the distribution's packages"; apt_install nginx; }
 
 say
 say "== 1. nginx in front of two instances, each restarted in turn"

@@ -21,6 +21,8 @@
 #   deploy/todo-postgres.sh      (RATE=100 LOAD_SECONDS=20 DRAIN_DELAY_MS=2000 CONNECTIONS=4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=deploy/common.sh
+. deploy/common.sh
 
 RATE=${RATE:-100}
 LOAD_SECONDS=${LOAD_SECONDS:-20}
@@ -67,28 +69,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '%s\n' "$*"; }
-
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        say "  pass: $what"
-        passed=$((passed + 1))
-    else
-        say "  FAIL: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-apt_install() { # apt_install PACKAGE: without starting the package's own service
-    # RUNLEVEL=1: the package must not start the system's own server (port 80, 5432).
-    if ! RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; then
-        apt-get update -qq
-        RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
-    fi
-}
-
 # Prints the folder of PostgreSQL's server programs (initdb, pg_ctl, postgres): the one of
 # pg_ctl on PATH, else Debian's layout (/usr/lib/postgresql/VERSION/bin, the newest), which
 # does not put them on PATH.
@@ -104,10 +84,6 @@ find_pg_bin() {
         return
     fi
     return 1
-}
-
-free_port() { # a port of 127.0.0.1 nothing listens on: the kernel picks it
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # as_pg COMMAND...: runs COMMAND as the cluster's user, from the work folder (its only
