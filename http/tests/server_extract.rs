@@ -633,6 +633,38 @@ fn extraction_runs_after_the_middlewares() {
     assert_eq!(response.body().as_bytes(), Some(&b"from-middleware"[..]));
 }
 
+/// Hands the handler a request of its own making: a copy of the method, target and headers,
+/// without the extensions of the one received.
+struct Rebuild;
+
+impl Middleware for Rebuild {
+    fn process(&self, request: Request, next: Next<'_>) -> Result<Response, BoxError> {
+        let mut fresh = Request::new(request.body().clone());
+        *fresh.method_mut() = request.method().clone();
+        *fresh.uri_mut() = request.uri().clone();
+        *fresh.headers_mut() = request.headers().clone();
+        next.run(fresh)
+    }
+}
+
+#[test]
+fn path_and_state_outlive_a_middleware_that_rebuilds_the_request() {
+    let mut router = routed(
+        "/users/{id}",
+        |Path(id): Path<u32>, State(greeting): State<Greeting>| format!("{} {id}", greeting.0),
+    );
+    router.state(Greeting("hello"));
+    let service = ServerSpec::new("http", "127.0.0.1", 0)
+        .middleware(Rebuild)
+        .router(router)
+        .into_service();
+    let response = service
+        .call(build(Method::GET, "/users/7", &[], "").into())
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body().as_bytes(), Some(&b"hello 7"[..]));
+}
+
 // Over a socket
 
 fn api() -> Router {

@@ -335,15 +335,10 @@ fn record_lifecycle(log: &Log<Lifecycle>) -> impl FnOnce(Server) -> Server {
     move |server| {
         server
             .on_request_received(move |event| {
-                let routed = match event
-                    .request
-                    .extensions()
-                    .get::<hyperf_http::server::Dispatched>()
-                {
-                    Some(hyperf_http::server::Dispatched::Found(_)) => "found",
-                    Some(hyperf_http::server::Dispatched::NotFound) => "not found",
-                    Some(hyperf_http::server::Dispatched::MethodNotAllowed { .. }) => "not allowed",
-                    None => "not routed",
+                let routed = match event.dispatched {
+                    hyperf_http::server::Dispatched::Found(_) => "found",
+                    hyperf_http::server::Dispatched::NotFound => "not found",
+                    hyperf_http::server::Dispatched::MethodNotAllowed { .. } => "not allowed",
                 };
                 received.push(Lifecycle::Received(event.request.uri().to_string(), routed));
             })

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::server::request_context::RequestHead;
+use crate::server::routing::Dispatched;
 
 use crate::engine::{BoxError, Request, Response};
 
@@ -17,8 +18,10 @@ use crate::engine::{BoxError, Request, Response};
 pub struct RequestReceived<'a> {
     /// The server's name.
     pub server: &'a str,
-    /// The request, with its `Dispatched` in the extensions.
+    /// The request.
     pub request: &'a Request,
+    /// The router's verdict for it.
+    pub dispatched: &'a Dispatched,
 }
 
 /// A response is ready and about to be written (only with `enable_request_lifecycle`).

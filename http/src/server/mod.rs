@@ -68,13 +68,13 @@ pub use self::process::config::{ConfigError, ServerConfig};
 pub use self::process::placement::Message;
 pub use self::process::running::{RunningServer, StopReports};
 pub use self::process::spec::ServerSpec;
-pub use self::request_context::{RequestContext, RequestHead, ResponseDraft};
+pub use self::request_context::{RequestContext, RequestHead, ResponseDraft, params};
 pub use self::request_id::RequestId;
 #[cfg(feature = "json")]
 pub use self::response::Json;
 pub use self::response::{HandlerResult, IntoResponse};
 pub use self::routing::{
-    Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router, params,
+    Dispatched, Found, ParamError, Params, RouteEntry, RouteError, RouteRef, Router,
 };
 pub use self::sse::{Event, LastEventId, SendTimeoutError, Sse, SseClosed, SseSender};
 pub use self::static_files::ServeDir;

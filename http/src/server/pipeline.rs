@@ -225,28 +225,33 @@ impl Pipeline {
             Arc::clone(&self.server),
             request,
             arrival.head,
-            dispatched.clone(),
+            dispatched,
             client,
             started,
         ));
         RequestContext::store(Arc::clone(&stored));
-        *head = Some(stored);
+        // The match is read where the pipeline keeps it, the context (an extension of the
+        // request would cost three allocations): by the handler's step below, and by
+        // extractors (`Path`, `State`) and middlewares that ask for it.
+        let head = head.insert(stored);
+        let dispatched = &head.dispatched;
         // (5)-(6) The chain, precomputed per route.
-        let chain = match &dispatched {
+        let chain = match dispatched {
             Dispatched::Found(found) => &self.route_chains[found.index],
             _ => &self.fallback_chain,
         };
-        request.extensions_mut().insert(dispatched);
         // (4)
         if self.lifecycle && !self.listeners.received.is_empty() {
             self.listeners.received(&RequestReceived {
                 server: &self.server,
                 request,
+                dispatched,
             });
         }
         // (7) The chain, innermost the route's handler.
         let request = slot.take().expect("the request is taken once");
-        Next::new(chain, &core, final_headers).run(request)
+        let endpoint = |request| core(request, dispatched);
+        Next::new(chain, &endpoint, final_headers).run(request)
     }
 
     /// Step 8: the exception handlers, or a bare `500` if one of them fails (a server fault,
@@ -325,10 +330,10 @@ struct Arrival<'a> {
 }
 
 /// The innermost step: the route's handler, or the router's 404 / 405.
-fn core(request: Request) -> Result<Response, BoxError> {
-    let handler = match request.extensions().get::<Dispatched>() {
-        Some(Dispatched::Found(found)) => Arc::clone(&found.route.handler),
-        Some(Dispatched::MethodNotAllowed { allowed }) => {
+fn core(request: Request, dispatched: &Dispatched) -> Result<Response, BoxError> {
+    let handler = match dispatched {
+        Dispatched::Found(found) => &found.route.handler,
+        Dispatched::MethodNotAllowed { allowed } => {
             let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED);
             // RFC 9110 requires the header (Hyperf only says it in the body).
@@ -337,7 +342,7 @@ fn core(request: Request) -> Result<Response, BoxError> {
                 .insert(header::ALLOW, HeaderValue::from_str(&allow.join(", "))?);
             return Ok(response);
         }
-        Some(Dispatched::NotFound) | None => return Ok(text(StatusCode::NOT_FOUND)),
+        Dispatched::NotFound => return Ok(text(StatusCode::NOT_FOUND)),
     };
     handler(request)
 }

@@ -11,9 +11,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use runtime::{Context, ContextKey};
 
 use crate::engine::{Request, header_fields};
-use crate::server::client_addr::{ClientAddr, NoClientAddr};
-use crate::server::extract::FromRequest;
-use crate::server::routing::Dispatched;
+use crate::server::client_addr::ClientAddr;
+use crate::server::routing::{Dispatched, Params};
 
 /// What the request pipeline keeps of the current request in its coroutine's context: the
 /// request as it was received, before any middleware changed it.
@@ -252,14 +251,39 @@ impl RequestContext {
     }
 }
 
-/// The current request's client, as the pipeline resolved it; [`NoClientAddr`] (a `500`)
-/// outside a request of the server's pipeline that came from a connection.
-impl FromRequest for ClientAddr {
-    type Rejection = NoClientAddr;
-
-    fn from_request(_: &mut Request) -> Result<Self, NoClientAddr> {
-        RequestContext::request()
-            .and_then(|head| head.client)
-            .ok_or(NoClientAddr)
+/// The router's verdict for `request`, handed to `read`: the one in the request's extensions
+/// when code of its own routed it (`Router::dispatch` and an insert), else the current
+/// request's, which the pipeline keeps in the context rather than in each request (an
+/// extension costs three allocations a request). `None` outside a routed request.
+pub(crate) fn with_route<R>(request: &Request, read: impl FnOnce(Option<&Dispatched>) -> R) -> R {
+    if let Some(dispatched) = request.extensions().get::<Dispatched>() {
+        return read(Some(dispatched));
     }
+    match RequestContext::request() {
+        Some(head) => read(Some(&head.dispatched)),
+        None => read(None),
+    }
+}
+
+/// The path parameters of `request`'s route; empty when no route matched, or outside a
+/// routed request.
+///
+/// ```
+/// use hyperf_http::Request;
+/// use hyperf_http::server::{Router, params};
+///
+/// let mut router = Router::new();
+/// router
+///     .get("/user/{id}", |request: Request| {
+///         let id: u32 = params(&request).parse("id")?;
+///         Ok::<_, hyperf_http::BoxError>(format!("user {id}"))
+///     })
+///     .unwrap();
+/// ```
+#[doc(alias = "route")]
+pub fn params(request: &Request) -> Params {
+    with_route(request, |dispatched| match dispatched {
+        Some(Dispatched::Found(found)) => found.params().clone(),
+        _ => Params::default(),
+    })
 }

@@ -13,7 +13,8 @@ use http::{Method, StatusCode};
 use crate::engine::{Body, BoxError, Request, Response};
 use crate::server::compression::{AcceptEncoding, Coding, vary_on_accept_encoding};
 use crate::server::extract::Handler;
-use crate::server::routing::{RouteError, Router, params};
+use crate::server::request_context::params;
+use crate::server::routing::{RouteError, Router};
 
 /// Serves the files under a folder: a route handler, registered with
 /// [`Router::static_dir`] or on a pattern of your own whose `{path}` parameter holds the file's
@@ -141,7 +142,8 @@ impl ServeDir {
     /// Answers `request`, whose route parameter `path` (empty when the route has none) is the
     /// file's path under the folder.
     fn serve(&self, request: &Request) -> Result<Response, BoxError> {
-        let raw = params(request).get("path").unwrap_or_default();
+        let params = params(request);
+        let raw = params.get("path").unwrap_or_default();
         let Some(relative) = relative_path(raw) else {
             return Ok(not_found());
         };

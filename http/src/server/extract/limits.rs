@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::engine::Request;
 use crate::server::extract::{Rejection, RejectionKind};
+use crate::server::request_context::with_route;
 use crate::server::routing::Dispatched;
 
 /// A route's limits, resolved once when its server is built: its own, else its server's, else
@@ -42,10 +43,10 @@ impl BodyLimits {
     /// The limits of the route that matched `request`; the defaults when none did (a request
     /// that did not go through the router: a service of your own calling extractors).
     pub(crate) fn of(request: &Request) -> BodyLimits {
-        match request.extensions().get::<Dispatched>() {
+        with_route(request, |dispatched| match dispatched {
             Some(Dispatched::Found(found)) => found.route.limits(),
             _ => BodyLimits::default(),
-        }
+        })
     }
 
     /// The body of `request`, refused with `413` when it is longer than the limit.

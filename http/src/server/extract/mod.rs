@@ -1,6 +1,7 @@
 //! Extractors: what a handler takes as arguments, taken from the request ([`FromRequest`]),
 //! and the handler forms they make ([`Handler`]).
 
+mod client;
 mod handler;
 #[cfg(feature = "json")]
 mod json;

@@ -9,7 +9,8 @@ use serde::forward_to_deserialize_any;
 
 use crate::engine::Request;
 use crate::server::extract::{FromRequest, Rejection, RejectionKind};
-use crate::server::routing::{self, params};
+use crate::server::request_context::{params, with_route};
+use crate::server::routing::{self, Dispatched, NO_PARAMS};
 
 /// The route's parameters, percent-decoded: one value (`Path<u32>`, for a route with one
 /// parameter), a tuple in the pattern's order (`Path<(u32, String)>`), or a `serde` struct by
@@ -38,9 +39,16 @@ impl<T: DeserializeOwned> FromRequest for Path<T> {
     type Rejection = Rejection;
 
     fn from_request(request: &mut Request) -> Result<Self, Rejection> {
-        T::deserialize(Params(params(request)))
-            .map(Path)
-            .map_err(|error| Rejection::new(RejectionKind::Path, error.0))
+        // Borrowed where the route's match is kept: no copy of the parameters.
+        with_route(request, |dispatched| {
+            let found = match dispatched {
+                Some(Dispatched::Found(found)) => found.params(),
+                _ => &NO_PARAMS,
+            };
+            T::deserialize(Params(found))
+        })
+        .map(Path)
+        .map_err(|error| Rejection::new(RejectionKind::Path, error.0))
     }
 }
 
@@ -325,6 +333,6 @@ impl FromRequest for routing::Params {
     type Rejection = std::convert::Infallible;
 
     fn from_request(request: &mut Request) -> Result<Self, Self::Rejection> {
-        Ok(params(request).clone())
+        Ok(params(request))
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::engine::Request;
 use crate::server::extract::FromRequest;
+use crate::server::request_context::with_route;
 use crate::server::routing::Dispatched;
 use std::error::Error;
 use std::fmt;
@@ -35,17 +36,18 @@ impl<T: Clone + Send + Sync + 'static> FromRequest for State<T> {
     type Rejection = MissingState;
 
     fn from_request(request: &mut Request) -> Result<Self, MissingState> {
-        let found = match request.extensions().get::<Dispatched>() {
-            Some(Dispatched::Found(found)) => Some(found),
+        with_route(request, |dispatched| match dispatched {
+            Some(Dispatched::Found(found)) => found
+                .route
+                .states
+                .get()
+                .and_then(|states| states.get::<T>())
+                .map(|value| State(value.clone())),
             _ => None,
-        };
-        found
-            .and_then(|found| found.route.states.get())
-            .and_then(|states| states.get::<T>())
-            .map(|value| State(value.clone()))
-            .ok_or(MissingState {
-                type_name: std::any::type_name::<T>(),
-            })
+        })
+        .ok_or(MissingState {
+            type_name: std::any::type_name::<T>(),
+        })
     }
 }
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use http::Method;
 
 use super::RouteEntry;
-use crate::engine::Request;
 use crate::server::extract::escape_controls;
 
-/// The router's verdict for a request, attached to the request's extensions.
+/// The router's verdict for a request: the pipeline keeps it in the request's context
+/// ([`RequestHead::dispatched`](crate::server::RequestHead::dispatched)), where extractors
+/// read it.
 #[derive(Clone)]
 pub enum Dispatched {
     /// A route matched.
@@ -72,6 +73,11 @@ impl Found {
 pub struct Params {
     pub(super) entries: Vec<(Arc<str>, String)>,
 }
+
+/// The parameters of a request no route matched.
+pub(crate) static NO_PARAMS: Params = Params {
+    entries: Vec::new(),
+};
 
 /// A parameter that is missing or does not parse as the type asked for: a mistake of the
 /// client's, which the default exception handler answers with `400 Bad Request` and this
@@ -157,18 +163,6 @@ impl Params {
     /// How many parameters the path gave.
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-}
-
-/// The parameters of the route that matched `request` (empty when none did).
-#[doc(alias = "route")]
-pub fn params(request: &Request) -> &Params {
-    static EMPTY: Params = Params {
-        entries: Vec::new(),
-    };
-    match request.extensions().get::<Dispatched>() {
-        Some(Dispatched::Found(found)) => &found.params,
-        _ => &EMPTY,
     }
 }
 

@@ -21,7 +21,8 @@ use crate::engine::{BoxError, Request, Response};
 use crate::server::extract::StateMap;
 use crate::server::middleware::Entry;
 
-pub use self::matched::{Dispatched, Found, ParamError, Params, params};
+pub(crate) use self::matched::NO_PARAMS;
+pub use self::matched::{Dispatched, Found, ParamError, Params};
 pub use self::registration::{RouteEntry, RouteError, RouteRef};
 
 /// A route's handler, as stored.

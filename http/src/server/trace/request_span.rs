@@ -113,15 +113,17 @@ impl Middleware for RequestSpan {
         let trace_id = incoming.map_or_else(traceparent::random_trace_id, |p| p.trace_id);
         let span_id = traceparent::random_u64();
         let flags = incoming.map_or(1, |p| p.flags);
-        let route = match request.extensions().get::<Dispatched>() {
-            Some(Dispatched::Found(found)) => Some(found.pattern()),
+        // The route's match and the client, as the pipeline keeps them for the request.
+        let current = RequestContext::request();
+        let route = current.as_deref().and_then(|head| match &head.dispatched {
+            Dispatched::Found(found) => Some(found.pattern()),
             _ => None,
-        };
+        });
         let request_id = request
             .headers()
             .get(&self.request_id)
             .and_then(|id| id.to_str().ok());
-        let client = RequestContext::request().and_then(|head| head.client);
+        let client = current.as_deref().and_then(|head| head.client);
         let span = tracing::info_span!(
             target: REQUEST_SPAN_TARGET,
             "http.request",
