@@ -26,6 +26,7 @@ use crate::engine::wire::decode::{
     ChunkedDecoder, DecodeError, Framing, Head, HeadInput, decode_head,
 };
 use crate::engine::wire::encode::{self, CONTINUE};
+use crate::engine::wire::header_maps;
 
 /// The read buffer's size while a connection is idle; it grows for larger heads and shrinks
 /// back once they are consumed.
@@ -180,6 +181,15 @@ impl HeadInput for ReadBuffer {
 
     fn take_shared(&mut self, length: usize) -> Bytes {
         self.take(length).freeze()
+    }
+}
+
+/// A response's header map while its head and body are written; recycled when dropped.
+struct Recycled(HeaderMap);
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        header_maps::recycle(std::mem::take(&mut self.0));
     }
 }
 
@@ -712,6 +722,8 @@ impl Connection {
         keep_alive: bool,
     ) -> Result<bool, Stop> {
         let (mut parts, body) = response.into_parts();
+        // Back to the pool once written, for the next request's head.
+        let headers = Recycled(std::mem::take(&mut parts.headers));
         let sends_body = *method != Method::HEAD && !encode::status_has_no_body(parts.status);
         let no_body = encode::status_has_no_body(parts.status);
         let date = self.shared.date.get();
@@ -725,7 +737,7 @@ impl Connection {
                 encode::write_head(
                     &mut self.output,
                     parts.status,
-                    &parts.headers,
+                    &headers.0,
                     encode::Framing::NoBody,
                     encode::Persistence::Upgrade,
                     &date,
@@ -748,7 +760,7 @@ impl Connection {
                 encode::write_head(
                     &mut self.output,
                     parts.status,
-                    &parts.headers,
+                    &headers.0,
                     framing,
                     encode::Persistence::of(version, keep_alive),
                     &date,
@@ -775,7 +787,7 @@ impl Connection {
                 encode::write_head(
                     &mut self.output,
                     parts.status,
-                    &parts.headers,
+                    &headers.0,
                     framing,
                     encode::Persistence::of(version, keep_alive),
                     &date,

@@ -34,6 +34,7 @@ pub(crate) use self::upgrade::connection_stopping;
 pub use self::upgrade::{OnUpgrade, Upgraded};
 pub use self::wire::body::{Body, BodyWriter};
 pub(crate) use self::wire::decode::header_fields;
+pub(crate) use self::wire::header_maps::take as recycled_header_map;
 
 use self::registry::EngineShared;
 

@@ -23,6 +23,7 @@ use crate::server::exception::{self, Registered};
 use crate::server::extract::{BodyLimits, StateMap};
 use crate::server::middleware::{self, Entry, FinalHeaders, Middleware, Next};
 use crate::server::request_context::{RequestContext, RequestHead};
+use crate::server::response::with_room;
 use crate::server::routing::{Dispatched, Router};
 use crate::server::time_limit::{self, Deadline, TimeLimit, TimeLimits, TimedOut};
 
@@ -348,7 +349,7 @@ fn core(request: Request, dispatched: &Dispatched) -> Result<Response, BoxError>
 }
 
 fn text(status: StatusCode) -> Response {
-    let mut response = Response::new(Body::from(status.canonical_reason().unwrap_or_default()));
+    let mut response = with_room(Body::from(status.canonical_reason().unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -8,7 +8,7 @@ use http::header::{self, HeaderValue};
 use serde::Serialize;
 
 use crate::engine::Body;
-use crate::engine::{BoxError, Response};
+use crate::engine::{BoxError, Response, recycled_header_map};
 
 /// Converts a handler's value into a response.
 ///
@@ -32,8 +32,15 @@ impl IntoResponse for Response {
     }
 }
 
-fn text(body: Body) -> Response {
+/// A response with `body` and room for a header or two, in a map the engine recycled.
+pub(crate) fn with_room(body: Body) -> Response {
     let mut response = Response::new(body);
+    *response.headers_mut() = recycled_header_map(2);
+    response
+}
+
+fn text(body: Body) -> Response {
+    let mut response = with_room(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -56,7 +63,7 @@ impl IntoResponse for String {
 /// Bytes of no declared kind: `application/octet-stream`, as axum does, rather than no
 /// `Content-Type` (which leaves a client to guess).
 fn octets(body: Body) -> Response {
-    let mut response = Response::new(body);
+    let mut response = with_room(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -124,7 +131,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(bytes) => {
-                let mut response = Response::new(Body::from(bytes));
+                let mut response = with_room(Body::from(bytes));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::engine::config::Limits;
+use crate::engine::wire::header_maps;
 
 /// Why a request was refused: the status to answer with (the connection is closed after it)
 /// and a short reason for the logs (never sent to the client).
@@ -188,7 +189,7 @@ pub(crate) fn decode_head(
     let uri = Uri::from_maybe_shared(target.slice(&shared))
         .map_err(|_| DecodeError::bad("invalid request target"))?;
     let mut fields = Fields::default();
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = header_maps::take(spans.len());
     for span in spans {
         let name = HeaderName::from_bytes(&shared[span.name.range()])
             .map_err(|_| DecodeError::bad("invalid header field name"))?;
