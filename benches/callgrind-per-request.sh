@@ -2,16 +2,18 @@
 # Instructions per request of one server of the `http` bench, counted by callgrind: stable
 # where requests/s swing with the machine's load.
 #
-#   benches/callgrind-per-request.sh ours|ours-full|minihttp [DEPTH] [SECONDS]
+#   benches/callgrind-per-request.sh ours|ours-full|minihttp|actix [DEPTH] [SECONDS]
 #
 # Builds the bench, starts the server role under callgrind, warms it for 3 s with the bench's
 # own load generator (DEPTH-deep pipelining on 64 connections, default 16), zeroes the counters,
 # loads it for SECONDS (default 10) and divides the instructions counted since by the requests
 # answered. With CALLGRIND_OUT=FILE the profile of the loaded period is kept there, for
 # `callgrind_annotate FILE`. Needs valgrind (Debian package `valgrind`).
+# `actix` (actix-web on tokio, three threads) needs no other valgrind options: it counts the
+# same with `VALGRIND_OPTS=--fair-sched=yes`.
 set -euo pipefail
 
-role=${1:?usage: $0 ours|ours-full|minihttp [DEPTH] [SECONDS]}
+role=${1:?usage: $0 ours|ours-full|minihttp|actix [DEPTH] [SECONDS]}
 depth=${2:-16}
 seconds=${3:-10}
 cd "$(dirname "$0")/.."

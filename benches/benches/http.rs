@@ -1,12 +1,15 @@
-//! HTTP throughput and memory: our engine's hello route against raw `may_minihttp`'s, each
-//! server in a child process of its own, loaded by a generator in this process.
+//! HTTP throughput and memory: our engine's hello route against raw `may_minihttp`'s and
+//! actix-web's, each server in a child process of its own, loaded by a generator in this
+//! process.
 //!
 //! `cargo bench -p benches --bench http` (5 s a measurement; `-- --quick` for 1 s;
-//! `HTTP_BENCH_WORKERS=N` gives each server and the generator N may workers, default 1).
+//! `HTTP_BENCH_WORKERS=N` gives each server and the generator N workers, default 1: may
+//! workers, or actix-web's worker threads).
 //!
 //! The generator shares the machine's cores with the server and is often the limit on a
 //! 2-core machine, so besides requests/s each line reports the server's CPU use (from
-//! `/proc/PID/stat`) and requests/s per busy server core.
+//! `/proc/PID/stat`) and requests/s per busy server core. Each scenario ends with the whole
+//! server (`ours-full`) against actix-web and against may_minihttp, per busy core and at p99.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -23,6 +26,7 @@ fn main() {
         Ok("ours") => serve_ours(),
         Ok("ours-full") => serve_ours_full(),
         Ok("minihttp") => serve_minihttp(),
+        Ok("actix") => serve_actix(),
         // For profiling a server by hand: `HTTP_BENCH_ROLE=load ADDRESS DEPTH SECONDS`.
         Ok("load") => load_only(),
         _ => harness(),
@@ -100,6 +104,32 @@ fn serve_minihttp() {
     let server = may_minihttp::HttpServer(MiniHello).start(address).unwrap();
     announce(address);
     server.join().unwrap();
+}
+
+async fn actix_hello() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(HELLO)
+}
+
+/// The hello route on actix-web as its users write it: an `App` with one GET route, `workers()`
+/// worker threads (each with its own single-threaded runtime), the system allocator.
+fn serve_actix() {
+    actix_web::rt::System::new().block_on(async {
+        let server = actix_web::HttpServer::new(|| {
+            actix_web::App::new().route("/hello", actix_web::web::get().to(actix_hello))
+        })
+        .workers(workers())
+        // Ours keeps an idle connection 60 s; actix-web's default is 5 s, which would close the
+        // idle connections of the memory figure before the last ones are open.
+        .keep_alive(Duration::from_secs(60))
+        // The bench stops the child with SIGKILL; it needs no signal handling of its own.
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        announce(server.addrs()[0]);
+        server.run().await.unwrap();
+    });
 }
 
 fn load_only() {
@@ -239,17 +269,42 @@ fn idle_memory(server: &Server, connections: usize) -> usize {
     per
 }
 
+/// The servers of every scenario, the baseline (may_minihttp) first.
+const ROLES: [&str; 4] = ["minihttp", "actix", "ours", "ours-full"];
+
+/// What one server did in one scenario.
+struct Figures {
+    role: &'static str,
+    rate: f64,
+    per_core: f64,
+    p99: u32,
+}
+
+/// Prints how `ours` stands against `peer`: per busy core, requests/s and p99.
+fn compare(figures: &[Figures], ours: &str, peer: &str, peer_name: &str) {
+    let find = |role: &str| figures.iter().find(|f| f.role == role).unwrap();
+    let (ours, peer) = (find(ours), find(peer));
+    println!(
+        "{:<24} {} vs {peer_name}: {:.2}x per busy core, {:.2}x req/s, p99 {:.2}x",
+        "",
+        ours.role,
+        ours.per_core / peer.per_core,
+        ours.rate / peer.rate,
+        f64::from(ours.p99) / f64::from(peer.p99.max(1))
+    );
+}
+
 fn harness() {
     let quick = std::env::args().any(|a| a == "--quick");
     let duration = Duration::from_secs(if quick { 1 } else { 5 });
     may::config().set_workers(workers()).set_worker_pin(false);
     println!(
-        "HTTP hello route, {} s a measurement, {} may worker(s) per server and in the generator",
+        "HTTP hello route, {} s a measurement, {} worker(s) per server and in the generator",
         duration.as_secs(),
         workers()
     );
     println!(
-        "{:<24} {:<10} {:>12} {:>9} {:>14} {:>11} {:>8} {:>8} {:>7}",
+        "{:<24} {:<10} {:>12} {:>9} {:>14} {:>11} {:>8} {:>8} {:>7} {:>10}",
         "scenario",
         "server",
         "req/s",
@@ -258,25 +313,30 @@ fn harness() {
         "cpu ns/req",
         "p50 µs",
         "p99 µs",
-        "ratio"
+        "ratio",
+        "core ratio"
     );
     // 256 connections: many more connections than cores (with `HTTP_BENCH_WORKERS=2`, the
-    // scenario of two may workers per server).
+    // scenario of two workers per server).
     for (scenario, connections, depth) in [
         ("keep-alive, 64 conns", 64, 1),
         ("pipelined 16, 64 conns", 64, 16),
         ("keep-alive, 256 conns", 256, 1),
     ] {
-        let mut baseline = None;
-        for role in ["minihttp", "ours", "ours-full"] {
+        let mut figures: Vec<Figures> = Vec::new();
+        for role in ROLES {
             let server = Server::start(role);
             let run = load(&server, connections, depth, duration);
-            let rate = run.requests as f64 / run.elapsed.as_secs_f64();
-            let cores = run.server_cpu.as_secs_f64() / run.elapsed.as_secs_f64();
+            let rate = run.rate();
+            let cores = run.cores();
             let per_core = rate / cores.max(0.01);
-            let ratio = baseline.map_or(1.0, |(base_rate, _): (f64, f64)| rate / base_rate);
+            // Requests/s and per busy core as a share of may_minihttp's (the first role).
+            let (ratio, core_ratio) = figures.first().map_or((1.0, 1.0), |base| {
+                (rate / base.rate, per_core / base.per_core)
+            });
+            let p99 = percentile(&run.latencies_us, 0.99);
             println!(
-                "{:<24} {:<10} {:>12.0} {:>9.2} {:>14.0} {:>11.0} {:>8} {:>8} {:>6.2}x",
+                "{:<24} {:<10} {:>12.0} {:>9.2} {:>14.0} {:>11.0} {:>8} {:>8} {:>6.2}x {:>9.2}x",
                 scenario,
                 role,
                 rate,
@@ -285,35 +345,36 @@ fn harness() {
                 // The server's CPU time per request: where the time goes, beside the ratios.
                 1e9 / per_core,
                 percentile(&run.latencies_us, 0.50),
-                percentile(&run.latencies_us, 0.99),
-                ratio
+                p99,
+                ratio,
+                core_ratio
             );
-            if let Some((_, base_per_core)) = baseline {
-                println!(
-                    "{:<24} {:<10} per busy core: {:.2}x of minihttp",
-                    "",
-                    "",
-                    per_core / base_per_core
-                );
-            }
-            baseline.get_or_insert((rate, per_core));
+            figures.push(Figures {
+                role,
+                rate,
+                per_core,
+                p99,
+            });
         }
+        compare(&figures, "ours-full", "actix", "actix-web");
+        compare(&figures, "ours-full", "minihttp", "minihttp");
     }
     let idle = if quick { 1_000 } else { 10_000 };
-    let mut baseline = 0;
-    for role in ["minihttp", "ours", "ours-full"] {
+    let mut memory: Vec<(&str, usize)> = Vec::new();
+    for role in ROLES {
         let server = Server::start(role);
         let per = idle_memory(&server, idle);
-        let ratio = if baseline == 0 {
-            1.0
-        } else {
-            per as f64 / baseline as f64
-        };
+        let baseline = memory.first().map_or(per, |&(_, base)| base).max(1);
         println!(
-            "{idle} idle keep-alive connections, {role:<8}: {per:>6} bytes RSS each ({ratio:.2}x)"
+            "{idle} idle keep-alive connections, {role:<9}: {per:>6} bytes RSS each ({:.2}x)",
+            per as f64 / baseline as f64
         );
-        if baseline == 0 {
-            baseline = per.max(1);
-        }
+        memory.push((role, per));
     }
+    let find = |role: &str| memory.iter().find(|(r, _)| *r == role).unwrap().1;
+    println!(
+        "RSS per idle connection, ours-full vs actix-web: {:.2}x, vs minihttp: {:.2}x",
+        find("ours-full") as f64 / find("actix").max(1) as f64,
+        find("ours-full") as f64 / find("minihttp").max(1) as f64
+    );
 }
