@@ -307,13 +307,62 @@ fn a_room_member_that_never_reads_is_disconnected_and_leaves_the_room() {
     let why = ended_rx
         .recv_timeout(TIMEOUT)
         .expect("the handler ends while the client still holds the connection open");
-    // The ping's write failed, or it went out while there was room and the client did not
-    // answer it.
-    assert!(why.starts_with("Io(") || why == "IdleTimeout", "{why}");
+    // The forwarder's write failed and shut the socket down (`Closed`), or the ping's write
+    // failed first, or the ping went out while there was room and was never answered.
+    assert!(
+        why == "Closed" || why.starts_with("Io(") || why == "IdleTimeout",
+        "{why}"
+    );
     eventually(TIMEOUT, "the connection is closed", || {
         engine.connections() == 0
     });
     drop(stalled);
+    engine.stop(TIMEOUT);
+}
+
+#[test]
+fn a_room_member_that_never_reads_but_keeps_sending_is_disconnected() {
+    let hub: Hub<String> = Hub::new(16, Overflow::DropOldest);
+    let (ended, ended_rx) = ended_channel();
+    // The client keeps talking, so the idle timeout cannot be what ends it: only its
+    // forwarder's failed write can.
+    let config = WsConfig::new()
+        .write_timeout(Duration::from_millis(200))
+        .idle_timeout(Some(Duration::from_secs(60)));
+    let engine = serve(room(&hub, config, ended));
+    let mut stalled = stalled_client(engine.local_addr(), "/room");
+    let publisher = hub.clone();
+    within(TIMEOUT, move || {
+        while publisher.subscribers("room") > 0 {
+            publisher.publish("room", numbered(0));
+        }
+    });
+    // The member has left the room; its client goes on sending a masked text frame "hi"
+    // (mask 0) every 20 ms, until the server ends the connection or the test is over.
+    let mut sending = stalled.try_clone().unwrap();
+    let (stop, stopped) = mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(Duration::from_millis(20))
+        {
+            if sending
+                .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let why = ended_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the handler's recv ends once nothing can be sent to its client");
+    assert_eq!(why, "Closed");
+    eventually(TIMEOUT, "the connection is closed", || {
+        engine.connections() == 0
+    });
+    let _ = stop.send(());
+    sender.join().unwrap();
+    let _ = stalled.flush();
     engine.stop(TIMEOUT);
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -150,6 +151,20 @@ struct Writer {
     socket: Upgraded,
     /// A close frame has been written: no data frame may follow.
     closed: bool,
+    /// A write failed, perhaps part way through a frame: nothing more may be written, and
+    /// the socket has been shut down, so that the reading side ends too.
+    broken: bool,
+}
+
+impl Writer {
+    /// After a failed write: the stream may end inside a frame, so nothing follows it, and the
+    /// socket is shut down both ways — a `recv` blocked on it ends rather than go on reading a
+    /// client nothing can be sent to.
+    fn break_off(&mut self) {
+        self.closed = true;
+        self.broken = true;
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 type SharedWriter = Arc<may::sync::Mutex<Writer>>;
@@ -208,10 +223,17 @@ impl Write for WsStream {
             .writer
             .lock()
             .map_err(|_| io::Error::other("poisoned"))?;
+        if writer.broken {
+            self.pending.clear();
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
         let closes = holds_close(&self.pending);
         let written = writer.socket.write_all(&self.pending);
         self.pending.clear();
-        writer.closed |= closes || written.is_err();
+        writer.closed |= closes;
+        if written.is_err() {
+            writer.break_off();
+        }
         written
     }
 }
@@ -242,6 +264,7 @@ impl WebSocket {
         let writer = Arc::new(may::sync::Mutex::new(Writer {
             socket,
             closed: false,
+            broken: false,
         }));
         let peer = upgraded.peer_addr();
         let stream = WsStream {
@@ -395,6 +418,11 @@ impl WebSocket {
                 self.close_now(CloseCode::Invalid, "text not UTF-8");
                 WsError::Protocol(error)
             }
+            // The client went away without a close (or a sender's failed write shut the
+            // socket down): nothing can be said to it.
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                WsError::Closed
+            }
             tungstenite::Error::Protocol(error) => {
                 self.close_now(CloseCode::Protocol, "protocol error");
                 WsError::Protocol(error.to_string())
@@ -514,7 +542,7 @@ impl WsSender {
             return Err(WsError::Closed);
         }
         writer.socket.write_all(&bytes).map_err(|error| {
-            writer.closed = true;
+            writer.break_off();
             WsError::Io(error)
         })
     }
