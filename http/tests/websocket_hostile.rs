@@ -366,6 +366,50 @@ fn a_room_member_that_never_reads_but_keeps_sending_is_disconnected() {
     engine.stop(TIMEOUT);
 }
 
+#[test]
+fn a_room_member_that_talks_but_never_reads_is_disconnected_by_the_write_timeout() {
+    let hub: Hub<String> = Hub::new(16, Overflow::DropOldest);
+    let (ended, ended_rx) = ended_channel();
+    // The client talks all along, every 20 ms, so the idle timeout cannot end it, and each
+    // of its frames wakes the socket: the forwarder's write must still fail at its timeout.
+    let config = WsConfig::new()
+        .write_timeout(Duration::from_millis(200))
+        .idle_timeout(Some(Duration::from_secs(60)));
+    let engine = serve(room(&hub, config, ended));
+    let mut stalled = stalled_client(engine.local_addr(), "/room");
+    let mut sending = stalled.try_clone().unwrap();
+    let (stop, stopped) = mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(Duration::from_millis(20))
+        {
+            if sending
+                .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let publisher = hub.clone();
+    within(TIMEOUT, move || {
+        while publisher.subscribers("room") > 0 {
+            publisher.publish("room", numbered(0));
+        }
+    });
+    let why = ended_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the handler ends once its forwarder's write timed out");
+    assert!(why == "Closed" || why.starts_with("Io("), "{why}");
+    eventually(TIMEOUT, "the connection is closed", || {
+        engine.connections() == 0
+    });
+    let _ = stop.send(());
+    sender.join().unwrap();
+    let _ = stalled.flush();
+    engine.stop(TIMEOUT);
+}
+
 /// Sends `bytes` on a fresh WebSocket of `engine`'s `/echo`, then goes away without another
 /// byte (a FIN, or a reset when `reset`); the handler's `recv` must end well before the idle
 /// timeout (60 s) and the engine must go on serving: a new client's message is echoed.

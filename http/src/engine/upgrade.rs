@@ -58,7 +58,7 @@ use bytes::{Buf, BytesMut};
 use may::net::TcpStream;
 use parking_lot::Mutex;
 
-use crate::engine::registry::{ConnState, EngineShared};
+use crate::engine::registry::{ConnState, Deadline, EngineShared};
 
 type Callback = Box<dyn FnOnce(Upgraded) + Send>;
 
@@ -140,6 +140,8 @@ pub struct Upgraded {
     peer: SocketAddr,
     shared: Arc<EngineShared>,
     state: Arc<ConnState>,
+    /// Each write's bound, enforced by the engine's timer thread (see `write`).
+    write_timeout: Option<Duration>,
 }
 
 impl Upgraded {
@@ -156,6 +158,7 @@ impl Upgraded {
             peer,
             shared,
             state,
+            write_timeout: None,
         }
     }
 
@@ -178,14 +181,28 @@ impl Upgraded {
         self.stream.set_read_timeout(timeout)
     }
 
-    /// Bounds each write, as [`set_read_timeout`](Self::set_read_timeout) does each read.
+    /// Bounds each write: a write still blocked `timeout` after it began (the client does not
+    /// read) fails, and the socket is shut down both ways — the connection is over. `None`:
+    /// writes wait as long as it takes.
+    ///
+    /// The bound is kept by the engine's timer thread, as for a response's writes, not by
+    /// the socket's own timeout: that one starts again whenever the socket wakes the writer
+    /// for something else, so a client that keeps sending while it never reads would hold
+    /// a write for ever. The deadline is the connection's, so one handle writes at a time
+    /// (as a WebSocket's writer does, under its lock).
     ///
     /// # Errors
     ///
     /// A zero `timeout`.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
-        self.stream.set_write_timeout(timeout)
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero write timeout",
+            ));
+        }
+        self.write_timeout = timeout;
+        Ok(())
     }
 
     /// Another handle on the same socket (without the bytes read past the head, which only
@@ -201,6 +218,7 @@ impl Upgraded {
             peer: self.peer,
             shared: Arc::clone(&self.shared),
             state: Arc::clone(&self.state),
+            write_timeout: self.write_timeout,
         })
     }
 
@@ -233,7 +251,15 @@ impl Read for Upgraded {
 
 impl Write for Upgraded {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.stream.write(data)
+        let Some(timeout) = self.write_timeout else {
+            return self.stream.write(data);
+        };
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
+        self.state
+            .set_deadline(self.shared.now_millis() + millis, Deadline::Write);
+        let written = self.stream.write(data);
+        self.state.clear_deadline();
+        written
     }
 
     fn flush(&mut self) -> io::Result<()> {
