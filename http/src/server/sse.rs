@@ -27,7 +27,7 @@
 //! the server stops, the stream ends and the producer's next [`send`](SseSender::send) fails.
 //! Keep-alive comments (`:` lines) go out after each silent interval, so a vanished client is
 //! noticed within about two intervals even when no event is produced. At a stop the stream
-//! ends within [`Sse::stop_poll`] (100 ms by default), inside the stop's grace. (On a route
+//! ends within [`Sse::stop_poll`] (500 ms by default), inside the stop's grace. (On a route
 //! with a time limit, the limit ends the stream instead.)
 
 use std::fmt::{self, Write as _};
@@ -253,7 +253,7 @@ type Producer = Box<dyn FnOnce(SseSender) + Send>;
 /// producer's next [`send`](SseSender::send) fails. Keep-alive comments (`:` lines) go out
 /// after each silent [interval](Self::keep_alive), so a vanished client is noticed within
 /// about two intervals even when nothing is produced. At a stop the stream ends within
-/// [`stop_poll`](Self::stop_poll) (100 ms by default), inside the stop's grace; on a route
+/// [`stop_poll`](Self::stop_poll) (500 ms by default), inside the stop's grace; on a route
 /// with a time limit, the limit ends it instead. A producer that waits for something else
 /// (a [`Hub`](crate::server::Hub) subscription) should wait with a timeout and look at
 /// [`SseSender::is_closed`] between waits, so that it ends with the stream.
@@ -272,7 +272,7 @@ impl Sse {
             producer: Box::new(producer),
             keep_alive: Some(Duration::from_secs(15)),
             buffer: 16,
-            stop_poll: Duration::from_millis(100),
+            stop_poll: Duration::from_millis(500),
         }
     }
 
@@ -291,7 +291,7 @@ impl Sse {
         self
     }
 
-    /// How often a silent stream looks whether the server is stopping (100 ms by default).
+    /// How often a silent stream looks whether the server is stopping (500 ms by default).
     #[must_use]
     pub fn stop_poll(mut self, interval: Duration) -> Self {
         self.stop_poll = interval.max(Duration::from_millis(1));
