@@ -112,3 +112,38 @@ fn recv_timeout_returns_timeout_when_nothing_is_published() {
         Err(RecvError::Timeout)
     );
 }
+
+#[test]
+fn a_closed_subscription_gives_what_is_queued_then_none_and_takes_nothing_more() {
+    let hub = Hub::new(8, Overflow::DropOldest);
+    let room = hub.subscribe("room");
+    hub.publish("room", 1);
+    hub.publish("room", 2);
+    room.closer().close();
+    assert_eq!(hub.publish("room", 3), 0);
+    assert_eq!(
+        (room.recv(), room.recv(), room.recv()),
+        (Some(1), Some(2), None)
+    );
+    assert!(room.is_closed());
+}
+
+#[test]
+fn a_closer_ends_a_coroutine_waiting_for_the_next_message() {
+    let hub: Hub<u32> = Hub::new(8, Overflow::DropOldest);
+    let room = hub.subscribe("room");
+    let closer = room.closer();
+    let (waiting, is_waiting) = std::sync::mpsc::channel();
+    let forwarder = runtime::spawn(move || {
+        waiting.send(()).unwrap();
+        let mut forwarded = 0;
+        while room.recv().is_some() {
+            forwarded += 1;
+        }
+        forwarded
+    });
+    is_waiting.recv_timeout(TIMEOUT).unwrap();
+    closer.close();
+    let forwarded = within(TIMEOUT, move || forwarder.join().unwrap());
+    assert_eq!(forwarded, 0);
+}

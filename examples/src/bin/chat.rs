@@ -17,7 +17,8 @@ use hyperf_http::{Response, header};
 
 /// How many messages a slow reader may fall behind before it misses the oldest.
 const QUEUE: usize = 256;
-/// How often a subscriber's waiting coroutine looks whether its client is still there.
+/// How often an event stream's waiting producer looks whether its client is still there (a
+/// WebSocket's forwarder needs no such look: its handler closes the subscription).
 const CHECK: Duration = Duration::from_millis(250);
 
 #[derive(serde::Deserialize)]
@@ -56,18 +57,14 @@ fn join(
     ws.config(limits).on_upgrade(move |mut socket| {
         let from = name.unwrap_or_else(|| socket.peer_addr().to_string());
         // The room's messages go out from a coroutine of their own while this one reads.
+        // It waits for the next message without polling: it ends when a send fails (the
+        // client is gone) or when this coroutine, done reading, closes the subscription.
         let sender = socket.sender();
+        let closer = subscription.closer();
         let forwarder = runtime::spawn(move || {
-            loop {
-                match subscription.recv_timeout(CHECK) {
-                    Ok(message) => {
-                        if sender.send_text(message).is_err() {
-                            return;
-                        }
-                    }
-                    Err(RecvError::Closed) => return,
-                    Err(RecvError::Timeout) if sender.is_closed() => return,
-                    Err(RecvError::Timeout) => {}
+            while let Some(message) = subscription.recv() {
+                if sender.send_text(message).is_err() {
+                    return;
                 }
             }
         });
@@ -77,6 +74,7 @@ fn join(
             }
         }
         drop(socket);
+        closer.close();
         let _ = forwarder.join();
     })
 }

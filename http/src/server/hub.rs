@@ -168,6 +168,35 @@ pub struct Subscription<T> {
     topic: String,
 }
 
+/// Closes a [`Subscription`] from elsewhere ([`Subscription::closer`]); cheap to clone.
+pub struct SubscriptionCloser<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> SubscriptionCloser<T> {
+    /// Closes the subscription: nothing more is queued for it, and its `recv` returns what is
+    /// queued, then `None` (a waiting one wakes). Idempotent.
+    pub fn close(&self) {
+        self.slot.queue.close();
+    }
+}
+
+impl<T> Clone for SubscriptionCloser<T> {
+    fn clone(&self) -> Self {
+        SubscriptionCloser {
+            slot: Arc::clone(&self.slot),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SubscriptionCloser<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionCloser")
+            .field("closed", &self.slot.queue.is_closed())
+            .finish()
+    }
+}
+
 /// Why [`Subscription::recv_timeout`] returned no message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvError {
@@ -221,9 +250,39 @@ impl<T> Subscription<T> {
         self.slot.dropped.load(Ordering::Relaxed)
     }
 
-    /// Whether the subscription was closed by an overflow ([`Overflow::Close`]).
+    /// Whether the subscription was closed: by an overflow ([`Overflow::Close`]), or through
+    /// a [`SubscriptionCloser`].
     pub fn is_closed(&self) -> bool {
         self.slot.queue.is_closed()
+    }
+
+    /// A handle that closes this subscription from another coroutine: its `recv` then returns
+    /// what is queued, then `None`, without waiting for a message that may never come. The
+    /// way for a WebSocket's handler to end the coroutine forwarding the room's messages once
+    /// the socket is done, instead of that coroutine polling whether it is.
+    ///
+    /// ```
+    /// use hyperf_http::server::{Hub, Overflow};
+    ///
+    /// let hub: Hub<String> = Hub::new(16, Overflow::DropOldest);
+    /// let lobby = hub.subscribe("lobby");
+    /// let closer = lobby.closer();
+    /// hub.publish("lobby", "hello".to_string());
+    /// // The forwarder waits for messages until the subscription is closed.
+    /// let forwarder = std::thread::spawn(move || {
+    ///     let mut forwarded = Vec::new();
+    ///     while let Some(message) = lobby.recv() {
+    ///         forwarded.push(message);
+    ///     }
+    ///     forwarded
+    /// });
+    /// closer.close();
+    /// assert_eq!(forwarder.join().unwrap(), ["hello"]);
+    /// ```
+    pub fn closer(&self) -> SubscriptionCloser<T> {
+        SubscriptionCloser {
+            slot: Arc::clone(&self.slot),
+        }
     }
 
     /// The topic subscribed to.

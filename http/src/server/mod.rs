@@ -60,7 +60,7 @@ pub use self::exception::{ExceptionHandler, Propagation};
 pub use self::extract::{
     Form, FromRequest, Handler, MissingState, Path, Query, Rejection, RejectionKind, State,
 };
-pub use self::hub::{Hub, Overflow, RecvError, Subscription};
+pub use self::hub::{Hub, Overflow, RecvError, Subscription, SubscriptionCloser};
 pub use self::middleware::{Identity, Middleware, Next};
 pub use self::process::builder::{Server, ServerError};
 #[cfg(feature = "toml")]
