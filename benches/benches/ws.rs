@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use benches::load::{self, Load, Window, percentile, response_length};
 use hyperf_http::server::ws::{Message, WebSocketUpgrade};
-use hyperf_http::server::{Hub, Overflow, RecvError, Router, ServerSpec, State};
+use hyperf_http::server::{Hub, Overflow, Router, ServerSpec, State};
 
 const ROLE: &str = "WS_BENCH_ROLE";
 /// Our server's `max_connections`, set by the harness for the child.
@@ -60,8 +60,6 @@ const WARM_UP: Duration = Duration::from_millis(300);
 const ECHO_TEXT: &[u8] = b"hello, websocket";
 /// A subscriber's queue, ours and axum's: 256 messages.
 const QUEUE: usize = 256;
-/// How often our forwarder looks whether its socket has closed, as the `chat` example.
-const CHECK: Duration = Duration::from_millis(250);
 /// The one topic of the fan-out.
 const TOPIC: &str = "all";
 /// Subscribers being connected at once.
@@ -127,22 +125,17 @@ fn fanout(ws: WebSocketUpgrade, State(hub): State<Hub<String>>) -> hyperf_http::
     let subscription = hub.subscribe(TOPIC);
     ws.on_upgrade(move |mut socket| {
         let sender = socket.sender();
+        let closer = subscription.closer();
         let forwarder = runtime::spawn(move || {
-            loop {
-                match subscription.recv_timeout(CHECK) {
-                    Ok(text) => {
-                        if sender.send_text(text).is_err() {
-                            return;
-                        }
-                    }
-                    Err(RecvError::Closed) => return,
-                    Err(RecvError::Timeout) if sender.is_closed() => return,
-                    Err(RecvError::Timeout) => {}
+            while let Some(text) = subscription.recv() {
+                if sender.send_text(text).is_err() {
+                    return;
                 }
             }
         });
         while socket.recv().is_ok() {}
         drop(socket); // its sender fails from now on
+        closer.close(); // the forwarder's recv returns None
         let _ = forwarder.join();
     })
 }
