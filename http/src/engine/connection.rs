@@ -18,7 +18,7 @@ use crate::engine::body_reader::{BodyError, BodyReader, Returned, Streaming, gon
 use crate::engine::incoming::{Addresses, Incoming, ReadBody, Request};
 use crate::engine::lifeline::Armed;
 use crate::engine::registry::{ConnState, Deadline, EngineShared, Registration};
-use crate::engine::service::{Response, Service};
+use crate::engine::service::{BoxError, Response, Service};
 use crate::engine::stack_probe::StackProbe;
 use crate::engine::upgrade::{OnUpgrade, ServingMark, Upgraded};
 use crate::engine::wire::body::{Body, BodyWriter, Kind};
@@ -291,7 +291,7 @@ impl Connection {
     /// Serves requests until the client leaves, a request is refused, or the engine stops;
     /// then looks how deep the connection's stack went (`stack_probe`): a coroutine that went
     /// deep ends rather than be reused with those pages resident.
-    pub(crate) fn serve(self, service: &dyn Service) {
+    pub(crate) fn serve(self: Box<Self>, service: &dyn Service) {
         let entry = 0u8;
         let probe = StackProbe::for_current(std::ptr::addr_of!(entry) as usize);
         let shared = Arc::clone(&self.shared);
@@ -316,7 +316,7 @@ impl Connection {
         }
     }
 
-    fn serve_until_closed(mut self, service: &dyn Service) {
+    fn serve_until_closed(mut self: Box<Self>, service: &dyn Service) {
         let mut first = true;
         loop {
             match self.serve_one(service, first) {
@@ -694,24 +694,13 @@ impl Connection {
         // Borrowed by the closure, as in `serve_one`: `catch_unwind` moves its closure, and one
         // owning the request copied it each time.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let request = request.take().expect("taken once");
             let addresses = self.addresses;
             service.call(Incoming::on_connection(request, head, addresses, self))
         }));
         match outcome {
-            Ok(Ok(response)) => return response,
-            Ok(Err(error)) => log::error!("handler failed: {error}"),
-            // A cancellation must go on unwinding the coroutine.
-            Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
-            Err(payload) => log::error!("handler panicked: {}", runtime::panic_message(&payload)),
+            Ok(Ok(response)) => response,
+            failed => internal_error(failed),
         }
-        let mut response = Response::new(Body::from("Internal Server Error"));
-        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
     }
 
     fn write_response(
@@ -913,6 +902,28 @@ impl Connection {
         self.body = RequestBody::Failed(stop);
         error
     }
+}
+
+/// The `500` of a service that failed or panicked (logged here). Out of line, and `cold`: its
+/// locals stay out of `call_service`'s frame, which is part of every connection's deepest
+/// stack.
+#[cold]
+#[inline(never)]
+fn internal_error(failed: std::thread::Result<Result<Response, BoxError>>) -> Response {
+    match failed {
+        Ok(Ok(response)) => return response,
+        Ok(Err(error)) => log::error!("handler failed: {error}"),
+        // A cancellation must go on unwinding the coroutine.
+        Err(payload) if runtime::is_cancelled(&payload) => resume_unwind(payload),
+        Err(payload) => log::error!("handler panicked: {}", runtime::panic_message(&payload)),
+    }
+    let mut response = Response::new(Body::from("Internal Server Error"));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// The socket as a streamed body writes to it: each write may stall for the write timeout at

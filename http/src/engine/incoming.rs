@@ -38,7 +38,7 @@ pub type Request = http::Request<Bytes>;
 /// else the connection closes after the response.
 pub struct Incoming<'c> {
     /// The head; its body stays empty until read.
-    request: Request,
+    request: Held<'c>,
     received_head: Option<&'c Bytes>,
     addresses: Option<Addresses>,
     body: Pending<'c>,
@@ -52,6 +52,38 @@ pub(crate) struct Addresses {
 }
 
 /// Where the body still is.
+/// Where the request waits for its body: in the connection's slot, borrowed — so that a
+/// layer of services forwarding the `Incoming` by value copies a few words, not the
+/// ~250-byte request, and no layer's frame (part of every connection's deepest stack) holds a
+/// copy of it — or, for a request made in-process, on the heap.
+enum Held<'c> {
+    Slot(&'c mut Option<Request>),
+    Owned(Box<Request>),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &Request {
+        match self {
+            Held::Slot(slot) => slot.as_ref().expect("the request stays until read"),
+            Held::Owned(request) => request,
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut Request {
+        match self {
+            Held::Slot(slot) => slot.as_mut().expect("the request stays until read"),
+            Held::Owned(request) => request,
+        }
+    }
+
+    fn take(self) -> Request {
+        match self {
+            Held::Slot(slot) => slot.take().expect("the request is read once"),
+            Held::Owned(request) => *request,
+        }
+    }
+}
+
 enum Pending<'c> {
     Memory(Bytes),
     Connection(&'c mut dyn ReadBody),
@@ -70,12 +102,13 @@ impl<'c> Incoming<'c> {
     /// A request whose body is already in memory, for calling a service in-process (tests,
     /// benchmarks, a proxy): read whole, it is the request as given; streamed, a reader of
     /// its bytes. `received_head` is the head's bytes as received, if the caller has them
-    /// (see [`received_head`](Self::received_head)); `Incoming::from(request)` has none.
+    /// (see [`received_head`](Self::received_head)); `Incoming::from(request)` has none. The
+    /// request waits on the heap (one allocation; the engine lends its own slot instead).
     #[inline]
     pub fn new(mut request: Request, received_head: Option<&'c Bytes>) -> Self {
         let body = std::mem::take(request.body_mut());
         Incoming {
-            request,
+            request: Held::Owned(Box::new(request)),
             received_head,
             addresses: None,
             body: Pending::Memory(body),
@@ -85,13 +118,13 @@ impl<'c> Incoming<'c> {
     /// The request of a connection, whose body `body` reads; `received_head` the head's bytes
     /// as received.
     pub(crate) fn on_connection(
-        request: Request,
+        request: &'c mut Option<Request>,
         received_head: &'c Bytes,
         addresses: Addresses,
         body: &'c mut dyn ReadBody,
     ) -> Self {
         Incoming {
-            request,
+            request: Held::Slot(request),
             received_head: Some(received_head),
             addresses: Some(addresses),
             body: Pending::Connection(body),
@@ -125,14 +158,14 @@ impl<'c> Incoming<'c> {
     /// [`read_body`](Self::read_body) gives the request with its body.
     #[inline]
     pub fn request(&self) -> &Request {
-        &self.request
+        self.request.get()
     }
 
     /// The request's head, to change before the body is read (an extension to insert, a
     /// header to rewrite).
     #[inline]
     pub fn request_mut(&mut self) -> &mut Request {
-        &mut self.request
+        self.request.get_mut()
     }
 
     /// The head's bytes as the engine received them (request line and header fields through
@@ -157,9 +190,8 @@ impl<'c> Incoming<'c> {
     /// whatever the service returns, so a service can simply pass the error on.
     #[inline]
     pub fn read_body(self, policy: BodyPolicy) -> Result<Request, BodyError> {
-        let Incoming {
-            mut request, body, ..
-        } = self;
+        let Incoming { request, body, .. } = self;
+        let mut request = request.take();
         match (body, policy) {
             (Pending::Memory(bytes), BodyPolicy::Buffered) => *request.body_mut() = bytes,
             (Pending::Memory(bytes), BodyPolicy::Streamed { max_bytes }) => {
@@ -204,10 +236,10 @@ impl From<Request> for Incoming<'static> {
 impl fmt::Debug for Incoming<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
-            .field("method", self.request.method())
-            .field("uri", self.request.uri())
-            .field("version", &self.request.version())
-            .field("headers", self.request.headers())
+            .field("method", self.request().method())
+            .field("uri", self.request().uri())
+            .field("version", &self.request().version())
+            .field("headers", self.request().headers())
             .field("peer_addr", &self.peer_addr())
             .finish_non_exhaustive()
     }

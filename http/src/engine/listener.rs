@@ -152,13 +152,16 @@ fn serve(
     let connection_state = Arc::clone(&state);
     let service = Arc::clone(service);
     let serve = Box::new(move || {
-        Connection::new(
+        // On the heap: the connection is served by value through several calls, and each
+        // would otherwise keep a copy of it in its frame, deepening every connection's stack
+        // (whose touched pages stay resident while the connection is idle).
+        Box::new(Connection::new(
             registration,
             stream,
             peer,
             connection_shared,
             connection_state,
-        )
+        ))
         .serve(&*service);
     });
     match shared.spawner.spawn(serve, shared.config.stack_size) {

@@ -105,9 +105,11 @@ impl Pipeline {
     /// a started worker, is the process's layer around this service.
     /// `arrival`: what the engine told of it besides the request (its head as received, the
     /// connection's addresses).
+    /// `request` is taken out of its slot by the chain: lent rather than passed by value, so
+    /// that neither this frame nor the caller's holds a copy of it while the chain runs.
     fn on_request(
         &self,
-        request: Request,
+        request: &mut Option<Request>,
         dispatched: Dispatched,
         arrival: Arrival<'_>,
     ) -> Response {
@@ -119,12 +121,11 @@ impl Pipeline {
         let mut head = None;
         // The closure borrows the request rather than owning it: `catch_unwind` moves its
         // closure twice, and a closure holding the ~250-byte request cost two more copies of it.
-        let mut request = Some(request);
         // Headers middlewares set on whatever response ends the request (the request id).
         let final_headers = FinalHeaders::default();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.dispatch(
-                &mut request,
+                request,
                 dispatched,
                 &arrival,
                 started,
@@ -132,6 +133,22 @@ impl Pipeline {
                 &final_headers,
             )
         }));
+        self.finish(outcome, &arrival, head, started, final_headers)
+    }
+
+    /// Steps 8 to 10, once the chain has answered (or failed): the exception handlers, the
+    /// headers set on the side, the access log and the lifecycle events. Out of line, so that
+    /// its locals are not in `on_request`'s frame while the chain runs below it: that frame
+    /// is part of every connection's deepest stack, whose touched pages stay resident.
+    #[inline(never)]
+    fn finish(
+        &self,
+        outcome: std::thread::Result<Result<Response, BoxError>>,
+        arrival: &Arrival<'_>,
+        head: Option<Arc<RequestHead>>,
+        started: Option<Instant>,
+        final_headers: FinalHeaders,
+    ) -> Response {
         let (mut response, error) = match outcome {
             Ok(Ok(response)) => (response, None),
             Ok(Err(error)) => self.recover(error),
@@ -272,18 +289,13 @@ impl Service for Pipeline {
     /// rest of the pipeline goes on with the same match. A body that cannot be read ends the
     /// request here (the engine answers it), before any middleware or event.
     fn call(&self, incoming: Incoming<'_>) -> Result<Response, BoxError> {
-        let head = incoming.request();
-        let dispatched = self.router.dispatch(head.method(), head.uri().path());
-        let policy = match &dispatched {
-            Dispatched::Found(found) => found.route.body,
-            _ => BodyPolicy::Buffered,
-        };
         let arrival = Arrival {
             head: incoming.received_head(),
             addresses: incoming.peer_addr().zip(incoming.local_addr()),
             deadline: None,
         };
-        let request = incoming.read_body(policy)?;
+        let mut request = None;
+        let dispatched = self.route_and_read(incoming, &mut request)?;
         let limited = match &dispatched {
             Dispatched::Found(found) => self.route_limits[found.index],
             _ => None,
@@ -292,32 +304,69 @@ impl Service for Pipeline {
         // coroutine to own): the weak reference is upgraded for those alone.
         let (Some(limit), Some(pipeline)) = (limited, limited.and_then(|_| self.this.upgrade()))
         else {
-            return Ok(self.on_request(request, dispatched, arrival));
+            return Ok(self.on_request(&mut request, dispatched, arrival));
         };
-        // In a coroutine of its own, which owns all it needs.
-        let (head, addresses) = (arrival.head.cloned(), arrival.addresses);
-        // For the log lines of a request past its limit, made only then.
-        let (method, route) = (request.method().clone(), dispatched.clone());
-        let describe = move || match &route {
-            Dispatched::Found(found) => format!("{method} {}", found.pattern()),
-            _ => method.to_string(),
-        };
-        let streamed = request.extensions().get::<BodyReader>().cloned();
-        Ok(time_limit::run_within(
+        Ok(limited_request(
+            pipeline,
             limit,
-            self.stack_size,
-            streamed,
-            &describe,
-            move |deadline| {
-                let arrival = Arrival {
-                    head: head.as_ref(),
-                    addresses,
-                    deadline: Some(deadline),
-                };
-                pipeline.on_request(request, dispatched, arrival)
-            },
+            &mut request,
+            dispatched,
+            arrival,
         ))
     }
+}
+
+impl Pipeline {
+    /// Routes `incoming` by its head, then reads its body as the route says into `request`.
+    /// Out of line: the router's locals stay out of `call`'s frame, which is part of every
+    /// connection's deepest stack.
+    #[inline(never)]
+    fn route_and_read(
+        &self,
+        incoming: Incoming<'_>,
+        request: &mut Option<Request>,
+    ) -> Result<Dispatched, BoxError> {
+        let head = incoming.request();
+        let dispatched = self.router.dispatch(head.method(), head.uri().path());
+        let policy = match &dispatched {
+            Dispatched::Found(found) => found.route.body,
+            _ => BodyPolicy::Buffered,
+        };
+        *request = Some(incoming.read_body(policy)?);
+        Ok(dispatched)
+    }
+}
+
+/// A time-limited request, in a coroutine of its own which owns all it needs. Out of line
+/// (and `cold`): its closures and their captures would otherwise be in the frame of every
+/// request's `call`, one more stack page a connection keeps resident.
+#[cold]
+#[inline(never)]
+fn limited_request(
+    pipeline: Arc<Pipeline>,
+    limit: TimeLimit,
+    request: &mut Option<Request>,
+    dispatched: Dispatched,
+    arrival: Arrival<'_>,
+) -> Response {
+    let request = request.take().expect("read by route_and_read");
+    let (head, addresses) = (arrival.head.cloned(), arrival.addresses);
+    // For the log lines of a request past its limit, made only then.
+    let (method, route) = (request.method().clone(), dispatched.clone());
+    let describe = move || match &route {
+        Dispatched::Found(found) => format!("{method} {}", found.pattern()),
+        _ => method.to_string(),
+    };
+    let streamed = request.extensions().get::<BodyReader>().cloned();
+    let stack_size = pipeline.stack_size;
+    time_limit::run_within(limit, stack_size, streamed, &describe, move |deadline| {
+        let arrival = Arrival {
+            head: head.as_ref(),
+            addresses,
+            deadline: Some(deadline),
+        };
+        pipeline.on_request(&mut Some(request), dispatched, arrival)
+    })
 }
 
 /// What the engine told of a request besides the request itself.
