@@ -193,6 +193,19 @@ impl Drop for Recycled {
     }
 }
 
+/// A request as `Connection::next_request` hands it to `serve_one`.
+struct Arrived {
+    /// The request, lent to the service through its `Incoming`.
+    request: Option<Request>,
+    /// The head's bytes as received.
+    raw_head: Bytes,
+    /// Kept for the response (no body for `HEAD`).
+    method: Method,
+    version: http::Version,
+    /// Whether the head lets the connection serve another request.
+    keep_alive: bool,
+}
+
 /// Why a connection loop ends early.
 enum Stop {
     /// The client closed, timed out between requests, or the socket failed: nothing more can
@@ -414,25 +427,17 @@ impl Connection {
 
     /// One request and its response; `Ok(true)` when the connection can serve another.
     fn serve_one(&mut self, service: &dyn Service, first: bool) -> Result<bool, Stop> {
-        // Matched rather than `?`, as in `read_head`: one copy of the head fewer.
-        let head = match self.read_head(first) {
-            Ok(Some(head)) => head,
+        let Arrived {
+            mut request,
+            raw_head,
+            method,
+            version,
+            mut keep_alive,
+        } = match self.next_request(first) {
+            Ok(Some(arrived)) => arrived,
             Ok(None) => return Ok(false),
             Err(stop) => return Err(stop),
         };
-        let method = head.method.clone();
-        let version = head.version;
-        let mut keep_alive = head.keep_alive;
-        // The service reads the body, as it decides (`Incoming::read_body`).
-        self.body = RequestBody::Unread {
-            framing: head.framing,
-            expect_continue: head.expect_continue,
-        };
-        // Held in an `Option` that the scope's closure borrows, not owned by the closure: the
-        // scope moves its closure (into its `catch_unwind`), and a closure holding the
-        // ~250-byte request cost a copy of it each time. Built in the `Option`: built first and
-        // then wrapped, it was copied once more.
-        let (mut request, raw_head) = into_request(head);
         self.state.clear_deadline();
         // Each request lives as a coroutine of its own (id, context, defers) that ends once its
         // response has been written to the socket — for a pipelined request, once the batch
@@ -464,6 +469,37 @@ impl Connection {
             self.flush()?;
         }
         Ok(keep_alive)
+    }
+
+    /// The next request, its head read and made a [`Request`]; `None` when the client left
+    /// (or timed out) between requests. Out of line, so that the decoded head and the request
+    /// made of it are not both in `serve_one`'s frame while the service runs below it (every
+    /// connection's deepest stack stays resident while it is idle).
+    #[inline(never)]
+    fn next_request(&mut self, first: bool) -> Result<Option<Arrived>, Stop> {
+        // Matched rather than `?`, as in `read_head`: one copy of the head fewer.
+        let head = match self.read_head(first) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(None),
+            Err(stop) => return Err(stop),
+        };
+        // The service reads the body, as it decides (`Incoming::read_body`).
+        self.body = RequestBody::Unread {
+            framing: head.framing,
+            expect_continue: head.expect_continue,
+        };
+        let (method, version, keep_alive) = (head.method.clone(), head.version, head.keep_alive);
+        // Held in an `Option` that the scope's closure borrows, not owned by the closure: the
+        // scope moves its closure (into its `catch_unwind`), and a closure holding the
+        // ~250-byte request cost a copy of it each time.
+        let (request, raw_head) = into_request(head);
+        Ok(Some(Arrived {
+            request,
+            raw_head,
+            method,
+            version,
+            keep_alive,
+        }))
     }
 
     /// Reads until a complete head is buffered; `None` when the client left (or timed out)

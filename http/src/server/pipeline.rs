@@ -236,18 +236,7 @@ impl Pipeline {
         // (3) was done before the body was read; even 404s and 405s go through the global
         // middlewares.
         // (2) The request (and an empty response) in the coroutine's context, with its client.
-        let client = arrival.addresses.map(|(peer, local)| {
-            ClientAddr::resolve(peer, local, request.headers(), &self.trusted_proxies)
-        });
-        let stored = Arc::new(RequestHead::received(
-            Arc::clone(&self.server),
-            request,
-            arrival.head,
-            dispatched,
-            client,
-            started,
-        ));
-        RequestContext::store(Arc::clone(&stored));
+        let stored = self.store_head(request, dispatched, arrival, started);
         // The match is read where the pipeline keeps it, the context (an extension of the
         // request would cost three allocations): by the handler's step below, and by
         // extractors (`Path`, `State`) and middlewares that ask for it.
@@ -270,6 +259,32 @@ impl Pipeline {
         let request = slot.take().expect("the request is taken once");
         let endpoint = |request| core(request, dispatched);
         Next::new(chain, &endpoint, final_headers).run(request)
+    }
+
+    /// The request's head, with its client and route, made and stored in the context (step
+    /// 2). Out of line: the head is built on the stack before it moves into its `Arc`, and
+    /// that would otherwise stay in the frame the whole chain runs below.
+    #[inline(never)]
+    fn store_head(
+        &self,
+        request: &Request,
+        dispatched: Dispatched,
+        arrival: &Arrival<'_>,
+        started: Option<Instant>,
+    ) -> Arc<RequestHead> {
+        let client = arrival.addresses.map(|(peer, local)| {
+            ClientAddr::resolve(peer, local, request.headers(), &self.trusted_proxies)
+        });
+        let stored = Arc::new(RequestHead::received(
+            Arc::clone(&self.server),
+            request,
+            arrival.head,
+            dispatched,
+            client,
+            started,
+        ));
+        RequestContext::store(Arc::clone(&stored));
+        stored
     }
 
     /// Step 8: the exception handlers, or a bare `500` if one of them fails (a server fault,
