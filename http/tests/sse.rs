@@ -194,3 +194,38 @@ fn a_stopping_engine_ends_the_stream_cleanly_within_its_grace() {
     assert!(rest.ends_with("0\r\n\r\n"), "{rest}");
     assert!(closed_rx.recv_timeout(TIMEOUT).is_ok());
 }
+
+#[test]
+fn on_close_wakes_a_producer_waiting_on_a_hub_when_the_client_goes_away() {
+    let hub: Hub<String> = Hub::new(8, Overflow::DropOldest);
+    let (ended, was_ended) = mpsc::channel::<&'static str>();
+    let ended = Arc::new(Mutex::new(ended));
+    let mut router = Router::new();
+    let room = hub.clone();
+    router
+        .get("/events", move || {
+            let subscription = room.subscribe("room");
+            let ended = Arc::clone(&ended);
+            Sse::new(move |events| {
+                let closer = subscription.closer();
+                events.on_close(move || closer.close());
+                // Nothing is ever published: only the close ends this wait.
+                while let Some(line) = subscription.recv() {
+                    let _ = events.send(Event::data(line));
+                }
+                drop(subscription);
+                let _ = ended.lock().unwrap().send("producer done");
+            })
+            .keep_alive(Some(Duration::from_millis(50)))
+        })
+        .unwrap();
+    let engine = serve(router);
+    let mut client = open(&engine, "GET /events HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_until(&mut client, "text/event-stream");
+    drop(client);
+    // The next keep-alive comment's write fails, the stream ends, the callback closes the
+    // subscription, and the producer's wait returns.
+    assert_eq!(was_ended.recv_timeout(TIMEOUT), Ok("producer done"));
+    assert_eq!(hub.subscribers("room"), 0);
+    engine.stop(TIMEOUT);
+}

@@ -11,15 +11,12 @@ use std::time::Duration;
 
 use hyperf_http::server::ws::{Message, WebSocketUpgrade, WsConfig};
 use hyperf_http::server::{
-    Event, Hub, IntoResponse, Overflow, Query, RecvError, Router, Server, ServerSpec, Sse, State,
+    Event, Hub, IntoResponse, Overflow, Query, Router, Server, ServerSpec, Sse, State,
 };
 use hyperf_http::{Response, header};
 
 /// How many messages a slow reader may fall behind before it misses the oldest.
 const QUEUE: usize = 256;
-/// How often an event stream's waiting producer looks whether its client is still there (a
-/// WebSocket's forwarder needs no such look: its handler closes the subscription).
-const CHECK: Duration = Duration::from_millis(250);
 
 #[derive(serde::Deserialize)]
 struct Room {
@@ -83,16 +80,13 @@ fn follow(Query(room): Query<Room>, State(hub): State<Hub<String>>) -> Sse {
     let room = room.room();
     let subscription = hub.subscribe(&room);
     Sse::new(move |events| {
-        loop {
-            match subscription.recv_timeout(CHECK) {
-                Ok(message) => {
-                    if events.send(Event::data(message).event("message")).is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Closed) => return,
-                Err(RecvError::Timeout) if events.is_closed() => return,
-                Err(RecvError::Timeout) => {}
+        // Waits for the room's next message without polling: the stream's end (the client
+        // gone, the server stopping) closes the subscription, which ends the wait.
+        let closer = subscription.closer();
+        events.on_close(move || closer.close());
+        while let Some(message) = subscription.recv() {
+            if events.send(Event::data(message).event("message")).is_err() {
+                return;
             }
         }
     })

@@ -32,9 +32,11 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
+use parking_lot::Mutex;
 use runtime::{Channel, PopError, PushError};
 
 use crate::engine::{Body, Request, Response, connection_stopping};
@@ -161,6 +163,33 @@ impl Event {
 /// stream once what was sent is written.
 pub struct SseSender {
     channel: Channel<Event>,
+    ending: Arc<Ending>,
+}
+
+/// A callback of [`SseSender::on_close`].
+type OnClose = Box<dyn FnOnce() + Send>;
+
+/// What runs when a stream ends: the callbacks of [`SseSender::on_close`].
+struct Ending {
+    /// `None` once the stream has ended (a callback given later runs at once).
+    callbacks: Mutex<Option<Vec<OnClose>>>,
+}
+
+impl Ending {
+    fn new() -> Self {
+        Ending {
+            callbacks: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// Runs every callback, once; later ones run as they are given.
+    fn end(&self) {
+        let callbacks = self.callbacks.lock().take().unwrap_or_default();
+        // Run outside the lock: a callback may register another.
+        for callback in callbacks {
+            callback();
+        }
+    }
 }
 
 /// The stream has ended: the client went away, or the server stops.
@@ -202,6 +231,38 @@ impl SseSender {
     /// Whether the stream has ended (a send would fail).
     pub fn is_closed(&self) -> bool {
         self.channel.is_closed()
+    }
+
+    /// Runs `callback` once the stream has ended — the client went away (noticed at the next
+    /// write, an event or a keep-alive comment), the server stops, or the producer is done —
+    /// on the coroutine that wrote the stream; at once if it has already ended. The way for a
+    /// producer waiting on something else (a hub subscription) to be woken when nobody reads
+    /// any more, instead of polling [`is_closed`](Self::is_closed):
+    ///
+    /// ```
+    /// use hyperf_http::server::{Event, Hub, Overflow, Sse};
+    ///
+    /// let hub: Hub<String> = Hub::new(64, Overflow::DropOldest);
+    /// let room = hub.subscribe("lobby");
+    /// let stream = Sse::new(move |events| {
+    ///     let closer = room.closer();
+    ///     events.on_close(move || closer.close()); // ends the wait below
+    ///     while let Some(line) = room.recv() {
+    ///         if events.send(Event::data(line)).is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    /// });
+    /// ```
+    pub fn on_close(&self, callback: impl FnOnce() + Send + 'static) {
+        let mut callbacks = self.ending.callbacks.lock();
+        match callbacks.as_mut() {
+            Some(waiting) => waiting.push(Box::new(callback)),
+            None => {
+                drop(callbacks);
+                callback();
+            }
+        }
     }
 }
 
@@ -318,14 +379,19 @@ impl IntoResponse for Sse {
         } = self;
         let body = Body::stream(move |out| {
             let channel = Channel::new(buffer);
+            let ending = Arc::new(Ending::new());
             let sender = SseSender {
                 channel: channel.clone(),
+                ending: Arc::clone(&ending),
             };
             drop(runtime::spawn(move || producer(sender)));
-            let written = write_events(out, &channel, keep_alive, stop_poll);
-            // Whatever ended the stream, the producer's next send fails.
-            channel.close();
-            written
+            // Whatever ends the stream — also a panic or the cancellation at a stop's grace —
+            // the producer's next send fails, and what it asked to be told of the end runs.
+            let _ended = Ended {
+                channel: channel.clone(),
+                ending,
+            };
+            write_events(out, &channel, keep_alive, stop_poll)
         });
         let mut response = Response::new(body);
         let headers = response.headers_mut();
@@ -337,6 +403,19 @@ impl IntoResponse for Sse {
         // nginx buffers responses unless told not to.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         response
+    }
+}
+
+/// Ends a stream when dropped: closes its channel, then runs its `on_close` callbacks.
+struct Ended {
+    channel: Channel<Event>,
+    ending: Arc<Ending>,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.channel.close();
+        self.ending.end();
     }
 }
 
