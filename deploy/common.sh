@@ -27,3 +27,23 @@ apt_install() { # apt_install PACKAGE: from the distribution, without starting i
 free_port() { # a port of 127.0.0.1 nothing listens on: the kernel picks it
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+stop_pid() { # stop_pid PID SIGNAL: sends SIGNAL, waits up to 10 s for the process to go, then SIGKILL
+    local pid=$1 signal=$2
+    kill "-$signal" "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_all() { # stop_all PID...: SIGTERM to all at once, then each is waited for (bounded) as stop_pid does
+    local pid
+    for pid in "$@"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "$@"; do
+        stop_pid "$pid" TERM
+    done
+}

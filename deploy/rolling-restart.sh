@@ -27,18 +27,8 @@ passed=0
 failed=0
 
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        # Bounded: whatever has not exited within 10 s is killed.
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
+    # Bounded: whatever has not exited within 10 s is killed.
+    stop_all "${pids[@]}"
     wait 2>/dev/null || true
     rm -rf "$work"
 }

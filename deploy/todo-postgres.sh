@@ -40,25 +40,8 @@ pg_pid=
 passed=0
 failed=0
 
-# stop_pid PID SIGNAL: sends SIGNAL, waits up to 10 s for the process to go, then SIGKILL.
-stop_pid() {
-    local pid=$1 signal=$2
-    kill "-$signal" "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        stop_pid "$pid" TERM
-    done
+    stop_all "${pids[@]}"
     # The database last, once nothing uses it. SIGINT is PostgreSQL's fast shutdown (SIGTERM
     # would wait for clients to disconnect); its own processes follow the postmaster out.
     if [ -n "$pg_pid" ]; then

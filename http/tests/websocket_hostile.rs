@@ -68,6 +68,38 @@ fn stalled_client(addr: SocketAddr, path: &str) -> TcpStream {
     stream
 }
 
+/// A thread that sends a masked text frame "hi" (mask 0) on a client's socket every 20 ms,
+/// until the server ends the connection or [`stop`](Self::stop) is called.
+struct Talking {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Talking {
+    fn start(client: &TcpStream) -> Self {
+        let mut sending = client.try_clone().unwrap();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(20))
+            {
+                if sending
+                    .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Talking { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap();
+    }
+}
+
 /// Sends what a handler's socket ended with (its `Debug`) on `ended`, for tests to wait on.
 type Ended = Arc<Mutex<mpsc::Sender<String>>>;
 
@@ -337,22 +369,8 @@ fn a_room_member_that_never_reads_but_keeps_sending_is_disconnected() {
             publisher.publish("room", numbered(0));
         }
     });
-    // The member has left the room; its client goes on sending a masked text frame "hi"
-    // (mask 0) every 20 ms, until the server ends the connection or the test is over.
-    let mut sending = stalled.try_clone().unwrap();
-    let (stop, stopped) = mpsc::channel::<()>();
-    let sender = std::thread::spawn(move || {
-        while let Err(mpsc::RecvTimeoutError::Timeout) =
-            stopped.recv_timeout(Duration::from_millis(20))
-        {
-            if sending
-                .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    // The member has left the room; its client goes on talking.
+    let talking = Talking::start(&stalled);
     let why = ended_rx
         .recv_timeout(TIMEOUT)
         .expect("the handler's recv ends once nothing can be sent to its client");
@@ -360,8 +378,7 @@ fn a_room_member_that_never_reads_but_keeps_sending_is_disconnected() {
     eventually(TIMEOUT, "the connection is closed", || {
         engine.connections() == 0
     });
-    let _ = stop.send(());
-    sender.join().unwrap();
+    talking.stop();
     let _ = stalled.flush();
     engine.stop(TIMEOUT);
 }
@@ -377,20 +394,7 @@ fn a_room_member_that_talks_but_never_reads_is_disconnected_by_the_write_timeout
         .idle_timeout(Some(Duration::from_secs(60)));
     let engine = serve(room(&hub, config, ended));
     let mut stalled = stalled_client(engine.local_addr(), "/room");
-    let mut sending = stalled.try_clone().unwrap();
-    let (stop, stopped) = mpsc::channel::<()>();
-    let sender = std::thread::spawn(move || {
-        while let Err(mpsc::RecvTimeoutError::Timeout) =
-            stopped.recv_timeout(Duration::from_millis(20))
-        {
-            if sending
-                .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let talking = Talking::start(&stalled);
     let publisher = hub.clone();
     within(TIMEOUT, move || {
         while publisher.subscribers("room") > 0 {
@@ -404,8 +408,7 @@ fn a_room_member_that_talks_but_never_reads_is_disconnected_by_the_write_timeout
     eventually(TIMEOUT, "the connection is closed", || {
         engine.connections() == 0
     });
-    let _ = stop.send(());
-    sender.join().unwrap();
+    talking.stop();
     let _ = stalled.flush();
     engine.stop(TIMEOUT);
 }
