@@ -261,6 +261,25 @@ impl Pipeline {
         Next::new(chain, &endpoint, final_headers).run(request)
     }
 
+    /// Routes `incoming` by its head, then reads its body as the route says into `request`.
+    /// Out of line: the router's locals stay out of `call`'s frame, which is part of every
+    /// connection's deepest stack.
+    #[inline(never)]
+    fn route_and_read(
+        &self,
+        incoming: Incoming<'_>,
+        request: &mut Option<Request>,
+    ) -> Result<Dispatched, BoxError> {
+        let head = incoming.request();
+        let dispatched = self.router.dispatch(head.method(), head.uri().path());
+        let policy = match &dispatched {
+            Dispatched::Found(found) => found.route.body,
+            _ => BodyPolicy::Buffered,
+        };
+        *request = Some(incoming.read_body(policy)?);
+        Ok(dispatched)
+    }
+
     /// The request's head, with its client and route, made and stored in the context (step
     /// 2). Out of line: the head is built on the stack before it moves into its `Arc`, and
     /// that would otherwise stay in the frame the whole chain runs below.
@@ -328,27 +347,6 @@ impl Service for Pipeline {
             dispatched,
             arrival,
         ))
-    }
-}
-
-impl Pipeline {
-    /// Routes `incoming` by its head, then reads its body as the route says into `request`.
-    /// Out of line: the router's locals stay out of `call`'s frame, which is part of every
-    /// connection's deepest stack.
-    #[inline(never)]
-    fn route_and_read(
-        &self,
-        incoming: Incoming<'_>,
-        request: &mut Option<Request>,
-    ) -> Result<Dispatched, BoxError> {
-        let head = incoming.request();
-        let dispatched = self.router.dispatch(head.method(), head.uri().path());
-        let policy = match &dispatched {
-            Dispatched::Found(found) => found.route.body,
-            _ => BodyPolicy::Buffered,
-        };
-        *request = Some(incoming.read_body(policy)?);
-        Ok(dispatched)
     }
 }
 
