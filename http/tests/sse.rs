@@ -229,3 +229,38 @@ fn on_close_wakes_a_producer_waiting_on_a_hub_when_the_client_goes_away() {
     assert_eq!(hub.subscribers("room"), 0);
     engine.stop(TIMEOUT);
 }
+
+#[test]
+fn a_stopping_engine_wakes_a_producer_that_waits_on_a_hub_through_on_close() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closed = Arc::new(Mutex::new(closed_tx));
+    let hub: Hub<String> = Hub::new(8, Overflow::DropOldest);
+    let producer_hub = hub.clone();
+    let mut router = Router::new();
+    router
+        .get("/room", move || {
+            let subscription = producer_hub.subscribe("room");
+            let closed = Arc::clone(&closed);
+            Sse::new(move |events| {
+                let closer = subscription.closer();
+                events.on_close(move || closer.close());
+                while let Some(message) = subscription.recv() {
+                    if events.send(Event::data(message)).is_err() {
+                        break;
+                    }
+                }
+                let _ = closed.lock().unwrap().send(());
+            })
+        })
+        .unwrap();
+    let engine = serve(router);
+    let mut client = open(&engine, &get("/room"));
+    server_common::eventually(TIMEOUT, "the subscriber is there", || {
+        hub.subscribers("room") == 1
+    });
+    hub.publish("room", "hello".to_string());
+    read_until(&mut client, "data: hello\n\n");
+    let report = engine.stop(TIMEOUT);
+    assert_eq!(report.forced, 0);
+    assert!(closed_rx.recv_timeout(TIMEOUT).is_ok());
+}
