@@ -105,6 +105,12 @@ fn main() {
             post_json("/comment", &nested_comments(depth / 2)),
         );
     }
+    websocket_echo(port);
+    let used = words_to_bytes(&read_report(&mut output, "None", MEASURING_STACK));
+    println!(
+        "{:<58} {:<4} {used:>7} bytes",
+        "WebSocket on /ws: upgrade, one echo, close", "101"
+    );
     stop(child);
 }
 
@@ -283,6 +289,39 @@ fn exchange(port: u16, request: &[u8]) -> String {
         .to_owned()
 }
 
+/// A WebSocket on `/ws`: the upgrade, one text message echoed, then the close handshake,
+/// written by hand (masked with a zero key, which RFC 6455 allows) so that the server's side
+/// alone is measured.
+fn websocket_echo(port: u16) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .expect("send the upgrade");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("the 101's head");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "no 101");
+    // FIN + text, masked, 2 bytes, key 0: the payload goes as is.
+    stream
+        .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])
+        .expect("send a message");
+    let mut echo = [0u8; 4];
+    stream.read_exact(&mut echo).expect("the echo");
+    assert_eq!(echo, [0x81, 0x02, b'h', b'i']);
+    // FIN + close, masked, no payload.
+    stream
+        .write_all(&[0x88, 0x80, 0, 0, 0, 0])
+        .expect("send a close");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the close");
+}
+
 fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -349,6 +388,7 @@ fn serve(measuring: bool) {
         AccessLog, AccessLogFormat, ExceptionHandler, Form, HttpError, Json, Propagation, Query,
         RequestId, Router, Server, ServerSpec,
     };
+    use hyperf_http::server::ws::WebSocketUpgrade;
     use hyperf_http::{BoxError, EngineConfig, Response, StatusCode};
     use std::collections::HashMap;
 
@@ -402,6 +442,17 @@ fn serve(measuring: bool) {
 
     let mut router = Router::new();
     router.get("/", || "hello").unwrap();
+    router
+        .get("/ws", |upgrade: WebSocketUpgrade| {
+            upgrade.on_upgrade(|mut socket| {
+                while let Ok(message) = socket.recv() {
+                    if socket.send(message).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .unwrap();
     router
         .get("/fail", || -> Result<&'static str, HttpError> {
             Err(HttpError::new(StatusCode::CONFLICT, "failed"))

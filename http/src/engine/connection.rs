@@ -69,6 +69,16 @@ impl ReadBuffer {
         }
     }
 
+    /// No memory at all, for a connection that reads no more requests (handed over to an
+    /// upgrade's callback).
+    fn released() -> Self {
+        ReadBuffer {
+            data: BytesMut::new(),
+            end: 0,
+            size: INITIAL_READ_BUFFER,
+        }
+    }
+
     fn filled(&self) -> &[u8] {
         &self.data[..self.end]
     }
@@ -377,9 +387,15 @@ impl Connection {
                 return;
             }
         };
+        let unread = self.input.take_all();
+        // The callback may hold the socket for hours: what served HTTP is given back first,
+        // so that an idle upgraded connection keeps only its protocol's own state.
+        self.input = ReadBuffer::released();
+        self.output = Vec::new();
+        self.unsent = Vec::new();
         let socket = Upgraded::new(
             stream,
-            self.input.take_all(),
+            unread,
             self.addresses.peer,
             Arc::clone(&self.shared),
             Arc::clone(&self.state),
