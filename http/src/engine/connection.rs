@@ -387,9 +387,11 @@ impl Connection {
                 return;
             }
         };
-        let unread = self.input.take_all();
         // The callback may hold the socket for hours: what served HTTP is given back first,
-        // so that an idle upgraded connection keeps only its protocol's own state.
+        // so that an idle upgraded connection keeps only its protocol's own state. What the
+        // client sent past the head is copied out: a slice of the read buffer would keep the
+        // whole buffer alive.
+        let unread = BytesMut::from(self.input.filled());
         self.input = ReadBuffer::released();
         self.output = Vec::new();
         self.unsent = Vec::new();

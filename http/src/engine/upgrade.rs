@@ -243,6 +243,10 @@ impl Read for Upgraded {
             let n = buffer.len().min(self.leftover.len());
             buffer[..n].copy_from_slice(&self.leftover[..n]);
             self.leftover.advance(n);
+            if self.leftover.is_empty() {
+                // Read out: its memory goes, not only its bytes.
+                self.leftover = BytesMut::new();
+            }
             return Ok(n);
         }
         self.stream.read(buffer)

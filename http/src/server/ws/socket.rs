@@ -436,9 +436,19 @@ impl WebSocket {
     ///
     /// [`WsError::Closed`] after a close; [`WsError::Io`] when the client is gone.
     pub fn send(&mut self, message: Message) -> Result<(), WsError> {
-        let sent = self.inner.send(message);
-        let _ = self.inner.get_mut().flush();
-        sent.map_err(|error| self.failed(error))
+        match message {
+            // Framed here, as a sender does, not by tungstenite: its write buffer would keep
+            // the capacity of the largest message ever sent for as long as the socket lives.
+            Message::Text(_) | Message::Binary(_) | Message::Ping(_) => {
+                write_message(&self.writer, message)
+            }
+            // A close and a pong belong to tungstenite's state of the connection.
+            message => {
+                let sent = self.inner.send(message);
+                let _ = self.inner.get_mut().flush();
+                sent.map_err(|error| self.failed(error))
+            }
+        }
     }
 
     /// Sends a text message.
@@ -610,24 +620,7 @@ impl WsSender {
     /// client is gone or stalls past the write timeout; [`WsError::Protocol`] for a close
     /// or pong.
     pub fn send(&self, message: Message) -> Result<(), WsError> {
-        let frame = match message {
-            Message::Text(text) => Frame::message(text, OpCode::Data(Data::Text), true),
-            Message::Binary(bytes) => Frame::message(bytes, OpCode::Data(Data::Binary), true),
-            Message::Ping(bytes) => Frame::ping(bytes),
-            _ => return Err(WsError::Protocol("only text, binary and ping".into())),
-        };
-        let mut bytes = Vec::new();
-        frame
-            .format(&mut bytes)
-            .map_err(|error| WsError::Protocol(error.to_string()))?;
-        let mut writer = self.writer.lock();
-        if writer.closed {
-            return Err(WsError::Closed);
-        }
-        writer.socket.write_all(&bytes).map_err(|error| {
-            writer.break_off();
-            WsError::Io(error)
-        })
+        write_message(&self.writer, message)
     }
 
     /// Sends a text message.
@@ -643,6 +636,30 @@ impl WsSender {
     pub fn is_closed(&self) -> bool {
         self.writer.lock().closed
     }
+}
+
+/// Frames a text, binary or ping `message` and writes it whole under the writer's lock, in a
+/// buffer of its own that is freed once written: a socket that once sent a large message keeps
+/// no buffer of its size.
+fn write_message(writer: &SharedWriter, message: Message) -> Result<(), WsError> {
+    let frame = match message {
+        Message::Text(text) => Frame::message(text, OpCode::Data(Data::Text), true),
+        Message::Binary(bytes) => Frame::message(bytes, OpCode::Data(Data::Binary), true),
+        Message::Ping(bytes) => Frame::ping(bytes),
+        _ => return Err(WsError::Protocol("only text, binary and ping".into())),
+    };
+    let mut bytes = Vec::new();
+    frame
+        .format(&mut bytes)
+        .map_err(|error| WsError::Protocol(error.to_string()))?;
+    let mut writer = writer.lock();
+    if writer.closed {
+        return Err(WsError::Closed);
+    }
+    writer.socket.write_all(&bytes).map_err(|error| {
+        writer.break_off();
+        WsError::Io(error)
+    })
 }
 
 impl fmt::Debug for WsSender {
