@@ -62,6 +62,11 @@ impl WsConfig {
 
     /// The largest message (all its frames) the client may send; larger ones end the
     /// connection with close `1009` (message too big).
+    ///
+    /// It also bounds what a socket keeps: tungstenite's read buffer grows to the largest
+    /// message received and is not shrunk while the socket lives, so a client that sends one
+    /// message at the limit makes its socket hold about this much until it closes. With many
+    /// sockets, keep it near the largest message the application expects.
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
