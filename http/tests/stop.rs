@@ -222,3 +222,49 @@ fn stop_answers_the_requests_of_connections_still_in_the_accept_queue() {
     });
     open.assert_closed();
 }
+
+#[test]
+fn stop_runs_an_upgraded_connections_wind_down_hook_at_once() {
+    use hyperf_http::{Body, OnUpgrade, Upgraded};
+    use std::io::{Read, Write};
+
+    // The callback waits in a read with no timeout: only its wind-down hook, which shuts the
+    // socket down, can end it before the grace runs out.
+    let (hooked, hook_ran) = mpsc::channel();
+    let hooked = Arc::new(std::sync::Mutex::new(hooked));
+    let engine = start(move |_: Request| -> Result<Response, BoxError> {
+        let hooked = Arc::clone(&hooked);
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        response.headers_mut().insert("upgrade", "test".parse()?);
+        response
+            .extensions_mut()
+            .insert(OnUpgrade::new(move |mut socket: Upgraded| {
+                let shut = socket.try_clone().expect("a second handle");
+                socket.on_wind_down(move || {
+                    let _ = hooked.lock().unwrap().send(());
+                    let _ = shut.shutdown(std::net::Shutdown::Both);
+                });
+                let mut byte = [0u8; 1];
+                while socket.read(&mut byte).unwrap_or(0) == 1 {}
+            }));
+        Ok(response)
+    });
+    let mut client = TcpStream::connect(engine.local_addr()).unwrap();
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        client.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+
+    let report = engine.stop(GRACE);
+    hook_ran.recv_timeout(TIMEOUT).expect("the hook ran");
+    assert_eq!(report.forced, 0, "the callback was forced to end");
+    assert!(hook_ran.try_recv().is_err(), "the hook ran twice");
+}

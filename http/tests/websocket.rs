@@ -319,6 +319,64 @@ fn a_stopping_engine_closes_with_1001_and_waits_for_the_reply() {
 }
 
 #[test]
+fn a_stop_reaches_an_idle_websocket_without_waiting_for_its_stop_poll() {
+    // `recv` would look at the stop only after an hour: the close comes from the stop itself,
+    // and the client's answer ends `recv`.
+    let (tx, rx) = mpsc::channel();
+    let config = WsConfig::new()
+        .stop_poll(Duration::from_secs(3600))
+        .idle_timeout(None);
+    let engine = serve(echo(config, tx));
+    let mut client = connect(engine.local_addr(), "/echo");
+    client.send(Message::text("hi")).unwrap();
+    assert_eq!(client.read().unwrap(), Message::text("hi"));
+    let stopping = std::thread::spawn(move || engine.stop(TIMEOUT));
+    assert_eq!(close_code(&mut client), Some(CloseCode::Away));
+    client.flush().unwrap();
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "ShuttingDown");
+    let report = within(TIMEOUT, move || stopping.join().unwrap());
+    assert_eq!(report.forced, 0);
+}
+
+#[test]
+fn a_handlers_send_after_the_stops_close_fails_and_nothing_follows_the_close() {
+    // The handler sends while the stop's goodbye goes out from another coroutine: once the
+    // close is out, its sends fail, and the client reads nothing after the close.
+    let (sent, sends) = mpsc::channel();
+    let sent = Arc::new(std::sync::Mutex::new(sent));
+    let mut router = Router::new();
+    router
+        .get("/talk", move |ws: WebSocketUpgrade| {
+            let sent = Arc::clone(&sent);
+            ws.config(WsConfig::new().stop_poll(Duration::from_secs(3600)))
+                .on_upgrade(move |mut socket| {
+                    let outcome = loop {
+                        if let Err(error) = socket.send(Message::text("tick")) {
+                            break format!("{error:?}");
+                        }
+                        may::coroutine::sleep(Duration::from_millis(1));
+                    };
+                    let _ = sent.lock().unwrap().send(outcome);
+                })
+        })
+        .unwrap();
+    let engine = serve(router);
+    let mut client = connect(engine.local_addr(), "/talk");
+    assert_eq!(client.read().unwrap(), Message::text("tick"));
+    let stopping = std::thread::spawn(move || engine.stop(TIMEOUT));
+    assert_eq!(sends.recv_timeout(TIMEOUT).unwrap(), "Closed");
+    // Ticks, then the close, then nothing: the stream ends.
+    assert_eq!(close_code(&mut client), Some(CloseCode::Away));
+    client.flush().unwrap();
+    match client.read() {
+        Err(tungstenite::Error::ConnectionClosed) => {}
+        other => panic!("after the close: {other:?}"),
+    }
+    let report = within(TIMEOUT, move || stopping.join().unwrap());
+    assert_eq!(report.forced, 0);
+}
+
+#[test]
 fn a_stopping_server_closes_its_websockets_with_1001() {
     let (tx, rx) = mpsc::channel();
     let running = start(server().server(spec("http").router(echo(WsConfig::new(), tx))));

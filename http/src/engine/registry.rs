@@ -187,7 +187,14 @@ pub(crate) struct ConnState {
     /// Set by the spawner (a worker's `exiting`): once resumed, the connection closes as soon
     /// as it is idle, like on an engine stop.
     pub(crate) closing: OnceLock<Vec<Coordinator>>,
+    /// An upgraded protocol's goodbye, run once by the timer thread when the connection winds
+    /// down (see [`Upgraded::on_wind_down`](crate::engine::Upgraded::on_wind_down)).
+    wind_down_hook: Mutex<Option<WindDownHook>>,
 }
+
+/// What an upgraded connection does when it winds down; runs on the timer thread, so it must
+/// not block.
+pub(crate) type WindDownHook = Box<dyn FnOnce() + Send>;
 
 impl ConnState {
     pub(crate) fn new(fd: RawFd) -> Self {
@@ -198,6 +205,21 @@ impl ConnState {
             idle: AtomicBool::new(false),
             coroutine: Mutex::new(None),
             closing: OnceLock::new(),
+            wind_down_hook: Mutex::new(None),
+        }
+    }
+
+    /// Sets the hook the timer thread runs once when the connection winds down (replacing one
+    /// set before).
+    pub(crate) fn set_wind_down_hook(&self, hook: WindDownHook) {
+        *self.wind_down_hook.lock() = Some(hook);
+    }
+
+    /// Runs the wind-down hook, if one is set and has not run yet.
+    pub(crate) fn run_wind_down_hook(&self) {
+        let hook = self.wind_down_hook.lock().take();
+        if let Some(hook) = hook {
+            hook();
         }
     }
 

@@ -1,5 +1,5 @@
 //! The engine's timer thread: the `Date` header's refresh, connection deadlines, and the wind
-//! down of idle connections while the engine stops.
+//! down of idle and upgraded connections while the engine stops.
 
 use std::sync::atomic::Ordering;
 
@@ -14,8 +14,12 @@ pub(crate) fn run_timers(shared: &EngineShared) {
         let now = shared.now_millis();
         shared.for_each_connection(|connection| {
             connection.fire_deadline_at(now);
-            if connection.idle.load(Ordering::SeqCst) && connection.winding_down(&shared.stopping) {
-                connection.wind_down();
+            if connection.winding_down(&shared.stopping) {
+                if connection.idle.load(Ordering::SeqCst) {
+                    connection.wind_down();
+                }
+                // An upgraded protocol starts its goodbye now rather than at its next look.
+                connection.run_wind_down_hook();
             }
         });
     }

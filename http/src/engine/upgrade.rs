@@ -169,6 +169,18 @@ impl Upgraded {
         self.state.winding_down(&self.shared.stopping)
     }
 
+    /// Sets what to do as soon as the connection winds down (the engine stops, or the
+    /// connection's worker exits), instead of waiting for the protocol's next look at
+    /// [`is_stopping`](Self::is_stopping): typically, to say goodbye to the client, whose
+    /// answer then wakes the reader. It runs once, on the engine's timer thread, so it must
+    /// not block (spawn a coroutine for what waits). A later call replaces the hook.
+    ///
+    /// The hook is held by the connection: give it weak references to what holds this
+    /// socket, or the two keep each other alive.
+    pub fn on_wind_down(&self, hook: impl FnOnce() + Send + 'static) {
+        self.state.set_wind_down_hook(Box::new(hook));
+    }
+
     /// Bounds each read: past `timeout` without data a read fails with `WouldBlock` or
     /// `TimedOut`. `None`: reads wait as long as it takes.
     ///

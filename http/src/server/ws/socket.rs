@@ -48,7 +48,7 @@ impl Default for WsConfig {
             idle_timeout: Some(Duration::from_secs(60)),
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
-            stop_poll: Duration::from_millis(500),
+            stop_poll: Duration::from_secs(5),
         }
     }
 }
@@ -104,9 +104,11 @@ impl WsConfig {
     }
 
     /// How often a waiting [`recv`](WebSocket::recv) looks whether the server is stopping
-    /// (500 ms by default: each look wakes the connection's coroutine, which for thousands of
-    /// idle sockets is CPU spent all the time; a stop is noticed within it, so keep it well
-    /// under the drain's grace).
+    /// (5 s by default). A stop does not wait for it: it sends the close `1001` at once (within
+    /// the engine's timer tick), and the client's answer ends `recv`. The look is for a client
+    /// that does not answer: its `recv` then ends within this interval plus the close
+    /// timeout, or at the end of the stop's grace if that comes first. Each look wakes the
+    /// connection's coroutine, which for thousands of idle sockets is CPU spent all the time.
     #[must_use]
     pub fn stop_poll(mut self, interval: Duration) -> Self {
         self.stop_poll = interval.max(Duration::from_millis(1));
@@ -125,6 +127,9 @@ impl WsConfig {
 /// (7 KiB less per idle connection, measured by `--bench ws`). A larger message is read in
 /// 1 KiB pieces into its own buffer, which `tungstenite` sizes from the frame's length.
 const READ_BUFFER: usize = 1024;
+
+/// The reason of the close `1001` a stopping server sends.
+const SHUTTING_DOWN: &str = "server shutting down";
 
 /// Why a WebSocket's [`recv`](WebSocket::recv) or send ended.
 #[derive(Debug)]
@@ -314,6 +319,13 @@ impl Write for WsStream {
             self.pending.clear();
             return Err(io::ErrorKind::BrokenPipe.into());
         }
+        if writer.closed {
+            // A close has gone out (the stop's goodbye, said from another coroutine, which
+            // tungstenite does not know of): nothing may follow it, not even its reply to the
+            // client's close.
+            self.pending.clear();
+            return Ok(());
+        }
         let closes = holds_close(&self.pending);
         let written = writer.socket.write_all(&self.pending);
         self.pending.clear();
@@ -353,6 +365,22 @@ impl WebSocket {
             closed: false,
             broken: false,
         }));
+        // A stop says goodbye at once, rather than at `recv`'s next look: the client's close
+        // in answer wakes `recv`, and idle sockets need not poll often. Weak: the connection
+        // holds the hook, and the writer holds the connection's socket.
+        let goodbye = Arc::downgrade(&writer);
+        upgraded.on_wind_down(move || {
+            if let Some(writer) = goodbye.upgrade() {
+                // The timer thread runs this: the write, which may wait on a slow client,
+                // goes to a coroutine of its own.
+                let spawned = runtime::Builder::new()
+                    .name("ws-goodbye")
+                    .spawn(move || say_goodbye(&writer));
+                if let Err(error) = spawned {
+                    log::debug!("WebSocket goodbye not sent at the stop: {error}");
+                }
+            }
+        });
         let peer = upgraded.peer_addr();
         let stream = WsStream {
             reader: upgraded,
@@ -412,7 +440,7 @@ impl WebSocket {
     pub fn recv(&mut self) -> Result<Message, WsError> {
         loop {
             if self.inner.get_ref().reader.is_stopping() {
-                self.close_and_wait(CloseCode::Away, "server shutting down");
+                self.close_and_wait(CloseCode::Away, SHUTTING_DOWN);
                 return Err(WsError::ShuttingDown);
             }
             let wait = self.next_wait();
@@ -423,6 +451,15 @@ impl WebSocket {
             let read = self.inner.read();
             let _ = self.inner.get_mut().flush();
             match read {
+                Ok(Message::Close(_)) if self.inner.get_ref().reader.is_stopping() => {
+                    // The client's answer to the stop's goodbye: the handshake is done.
+                    let _ = self
+                        .inner
+                        .get_ref()
+                        .reader
+                        .shutdown(std::net::Shutdown::Both);
+                    return Err(WsError::ShuttingDown);
+                }
                 Ok(message) => {
                     self.last_heard = Instant::now();
                     self.ping_sent = None;
@@ -640,6 +677,27 @@ impl WsSender {
     /// Whether the socket has closed (a send would fail).
     pub fn is_closed(&self) -> bool {
         self.writer.lock().closed
+    }
+}
+
+/// The stop's close `1001`, written as one frame under the writer's lock unless a close went
+/// out before.
+fn say_goodbye(writer: &WriterLock) {
+    let frame = Frame::close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: SHUTTING_DOWN.into(),
+    }));
+    let mut bytes = Vec::new();
+    if frame.format(&mut bytes).is_err() {
+        return;
+    }
+    let mut writer = writer.lock();
+    if writer.closed {
+        return;
+    }
+    match writer.socket.write_all(&bytes) {
+        Ok(()) => writer.closed = true,
+        Err(_) => writer.break_off(),
     }
 }
 
