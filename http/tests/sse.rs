@@ -196,6 +196,77 @@ fn a_stopping_engine_ends_the_stream_cleanly_within_its_grace() {
 }
 
 #[test]
+fn a_stop_ends_a_silent_stream_without_waiting_for_its_stop_poll() {
+    // The stream would look at the stop only after an hour and send no keep-alive: the stop
+    // itself ends it.
+    let (ended_tx, ended_rx) = mpsc::channel();
+    let ended = Arc::new(Mutex::new(ended_tx));
+    let mut router = Router::new();
+    router
+        .get("/quiet", move || {
+            let ended = Arc::clone(&ended);
+            Sse::new(move |events| {
+                events.send(Event::data("first")).unwrap();
+                // Waits for the stream's end, as a producer on a hub does through `on_close`
+                // (a may channel: the wait parks the coroutine, not its worker thread).
+                let (woken, wait) = may::sync::mpsc::channel::<()>();
+                events.on_close(move || {
+                    let _ = woken.send(());
+                });
+                let _ = wait.recv();
+                let _ = ended.lock().unwrap().send(events.is_closed());
+            })
+            .keep_alive(None)
+            .stop_poll(Duration::from_secs(3600))
+        })
+        .unwrap();
+    let engine = serve(router);
+    let mut client = open(&engine, &get("/quiet"));
+    read_until(&mut client, "data: first\n\n");
+    let report = engine.stop(TIMEOUT);
+    assert_eq!(report.forced, 0);
+    let rest = read_until(&mut client, "0\r\n\r\n");
+    assert!(rest.ends_with("0\r\n\r\n"), "{rest}");
+    assert_eq!(ended_rx.recv_timeout(TIMEOUT), Ok(true));
+}
+
+#[test]
+fn a_stream_that_ended_leaves_nothing_for_a_later_stop_on_its_connection() {
+    // Two streams in turn on one keep-alive connection, then a stop: the first stream's end
+    // took its hook away, and the second's ends the second.
+    let mut router = Router::new();
+    router
+        .get("/short", || {
+            Sse::new(|events| {
+                let _ = events.send(Event::data("done"));
+            })
+            .keep_alive(None)
+        })
+        .unwrap();
+    router
+        .get("/quiet", || {
+            Sse::new(|events| {
+                let _ = events.send(Event::data("first"));
+                let (woken, wait) = may::sync::mpsc::channel::<()>();
+                events.on_close(move || {
+                    let _ = woken.send(());
+                });
+                let _ = wait.recv();
+            })
+            .keep_alive(None)
+            .stop_poll(Duration::from_secs(3600))
+        })
+        .unwrap();
+    let engine = serve(router);
+    let mut client = open(&engine, &get("/short"));
+    read_until(&mut client, "0\r\n\r\n");
+    client.write_all(get("/quiet").as_bytes()).unwrap();
+    read_until(&mut client, "data: first\n\n");
+    let report = engine.stop(TIMEOUT);
+    assert_eq!(report.forced, 0);
+}
+
+#[test]
 fn on_close_wakes_a_producer_waiting_on_a_hub_when_the_client_goes_away() {
     let hub: Hub<String> = Hub::new(8, Overflow::DropOldest);
     let (ended, was_ended) = mpsc::channel::<&'static str>();

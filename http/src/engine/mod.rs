@@ -30,7 +30,7 @@ pub(crate) use self::listener::bind;
 use self::listener::wake_accept_loop;
 pub use self::service::{BoxError, Response, Service};
 pub use self::spawner::{ConnectionSpawner, CoroutineSpawner, Spawned};
-pub(crate) use self::upgrade::connection_stopping;
+pub(crate) use self::upgrade::{connection_stopping, on_connection_wind_down};
 pub use self::upgrade::{OnUpgrade, Upgraded};
 pub use self::wire::body::{Body, BodyWriter};
 pub(crate) use self::wire::decode::header_fields;

@@ -210,9 +210,9 @@ impl ConnState {
     }
 
     /// Sets the hook the timer thread runs once when the connection winds down (replacing one
-    /// set before).
-    pub(crate) fn set_wind_down_hook(&self, hook: WindDownHook) {
-        *self.wind_down_hook.lock() = Some(hook);
+    /// set before); `None` takes it away.
+    pub(crate) fn set_wind_down_hook(&self, hook: Option<WindDownHook>) {
+        *self.wind_down_hook.lock() = hook;
     }
 
     /// Runs the wind-down hook, if one is set and has not run yet.

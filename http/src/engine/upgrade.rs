@@ -58,7 +58,7 @@ use bytes::{Buf, BytesMut};
 use may::net::TcpStream;
 use parking_lot::Mutex;
 
-use crate::engine::registry::{ConnState, Deadline, EngineShared};
+use crate::engine::registry::{ConnState, Deadline, EngineShared, WindDownHook};
 
 type Callback = Box<dyn FnOnce(Upgraded) + Send>;
 
@@ -102,6 +102,18 @@ pub(crate) fn connection_stopping() -> bool {
             .as_ref()
             .is_some_and(|serving| serving.state.winding_down(&serving.shared.stopping))
     })
+}
+
+/// Sets (or, with `None`, takes away) what the connection served on the current coroutine
+/// does as soon as it winds down, as [`Upgraded::on_wind_down`] does for an upgraded one: a
+/// long streamed body (server-sent events) ends at once rather than at its next look at
+/// [`connection_stopping`]. Does nothing off a connection's coroutine.
+pub(crate) fn on_connection_wind_down(hook: Option<WindDownHook>) {
+    SERVING.with(|slot| {
+        if let Some(serving) = slot.borrow().as_ref() {
+            serving.state.set_wind_down_hook(hook);
+        }
+    });
 }
 
 /// What to do with the socket after a `101 Switching Protocols` response: put it in the
@@ -178,7 +190,7 @@ impl Upgraded {
     /// The hook is held by the connection: give it weak references to what holds this
     /// socket, or the two keep each other alive.
     pub fn on_wind_down(&self, hook: impl FnOnce() + Send + 'static) {
-        self.state.set_wind_down_hook(Box::new(hook));
+        self.state.set_wind_down_hook(Some(Box::new(hook)));
     }
 
     /// Bounds each read: past `timeout` without data a read fails with `WouldBlock` or

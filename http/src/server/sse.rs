@@ -27,8 +27,8 @@
 //! the server stops, the stream ends and the producer's next [`send`](SseSender::send) fails.
 //! Keep-alive comments (`:` lines) go out after each silent interval, so a vanished client is
 //! noticed within about two intervals even when no event is produced. At a stop the stream
-//! ends within [`Sse::stop_poll`] (500 ms by default), inside the stop's grace. (On a route
-//! with a time limit, the limit ends the stream instead.)
+//! ends at once (within the engine's timer tick, 100 ms), inside the stop's grace. (On a
+//! route with a time limit, the limit ends the stream instead.)
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
@@ -39,7 +39,7 @@ use http::header::{self, HeaderValue};
 use parking_lot::Mutex;
 use runtime::{Channel, PopError, PushError};
 
-use crate::engine::{Body, Request, Response, connection_stopping};
+use crate::engine::{Body, Request, Response, connection_stopping, on_connection_wind_down};
 use crate::server::extract::FromRequest;
 use crate::server::response::IntoResponse;
 
@@ -313,9 +313,9 @@ type Producer = Box<dyn FnOnce(SseSender) + Send>;
 /// them. When a write fails (the client is gone) or the server stops, the stream ends and the
 /// producer's next [`send`](SseSender::send) fails. Keep-alive comments (`:` lines) go out
 /// after each silent [interval](Self::keep_alive), so a vanished client is noticed within
-/// about two intervals even when nothing is produced. At a stop the stream ends within
-/// [`stop_poll`](Self::stop_poll) (500 ms by default), inside the stop's grace; on a route
-/// with a time limit, the limit ends it instead. A producer that waits for something else
+/// about two intervals even when nothing is produced. At a stop the stream ends at once
+/// (within the engine's timer tick, 100 ms), inside the stop's grace; on a route with a time
+/// limit, the limit ends it instead. A producer that waits for something else
 /// (a [`Hub`](crate::server::Hub) subscription) should wait with a timeout and look at
 /// [`SseSender::is_closed`] between waits, so that it ends with the stream.
 pub struct Sse {
@@ -333,7 +333,7 @@ impl Sse {
             producer: Box::new(producer),
             keep_alive: Some(Duration::from_secs(15)),
             buffer: 16,
-            stop_poll: Duration::from_millis(500),
+            stop_poll: Duration::from_secs(5),
         }
     }
 
@@ -352,7 +352,9 @@ impl Sse {
         self
     }
 
-    /// How often a silent stream looks whether the server is stopping (500 ms by default).
+    /// How often a silent stream looks whether the server is stopping (5 s by default). A
+    /// stop does not wait for it: on an engine's connection the stream ends at once (within
+    /// the engine's timer tick); the look is a fallback.
     #[must_use]
     pub fn stop_poll(mut self, interval: Duration) -> Self {
         self.stop_poll = interval.max(Duration::from_millis(1));
@@ -385,6 +387,10 @@ impl IntoResponse for Sse {
                 ending: Arc::clone(&ending),
             };
             drop(runtime::spawn(move || producer(sender)));
+            // A stop ends the stream at once (the engine's timer thread closes the channel,
+            // which wakes the writer below), not at its next look.
+            let stopper = channel.clone();
+            on_connection_wind_down(Some(Box::new(move || stopper.close())));
             // Whatever ends the stream — also a panic or the cancellation at a stop's grace —
             // the producer's next send fails, and what it asked to be told of the end runs.
             let _ended = Ended {
@@ -414,6 +420,8 @@ struct Ended {
 
 impl Drop for Ended {
     fn drop(&mut self) {
+        // The connection may go on serving requests: a later stop has nothing to end here.
+        on_connection_wind_down(None);
         self.channel.close();
         self.ending.end();
     }
