@@ -384,11 +384,11 @@ fn nested_comments(comments: usize) -> String {
 /// The child: the whole server on one worker; with `measuring`, connection stacks measured by
 /// may and never reused, otherwise the default configuration.
 fn serve(measuring: bool) {
+    use hyperf_http::server::ws::WebSocketUpgrade;
     use hyperf_http::server::{
         AccessLog, AccessLogFormat, ExceptionHandler, Form, HttpError, Json, Propagation, Query,
         RequestId, Router, Server, ServerSpec,
     };
-    use hyperf_http::server::ws::WebSocketUpgrade;
     use hyperf_http::{BoxError, EngineConfig, Response, StatusCode};
     use std::collections::HashMap;
 
