@@ -187,13 +187,15 @@ pub(crate) struct ConnState {
     /// Set by the spawner (a worker's `exiting`): once resumed, the connection closes as soon
     /// as it is idle, like on an engine stop.
     pub(crate) closing: OnceLock<Vec<Coordinator>>,
-    /// An upgraded protocol's goodbye, run once by the timer thread when the connection winds
-    /// down (see [`Upgraded::on_wind_down`](crate::engine::Upgraded::on_wind_down)).
+    /// What a long-lived exchange does to end, run once by the timer thread when the
+    /// connection winds down: an upgraded protocol's goodbye (see
+    /// [`Upgraded::on_wind_down`](crate::engine::Upgraded::on_wind_down)), an event stream's
+    /// end.
     wind_down_hook: Mutex<Option<WindDownHook>>,
 }
 
-/// What an upgraded connection does when it winds down; runs on the timer thread, so it must
-/// not block.
+/// What a connection does when it winds down; runs on the timer thread, so it must not
+/// block.
 pub(crate) type WindDownHook = Box<dyn FnOnce() + Send>;
 
 impl ConnState {

@@ -1,5 +1,5 @@
 //! The engine's timer thread: the `Date` header's refresh, connection deadlines, and the wind
-//! down of idle and upgraded connections while the engine stops.
+//! down of idle connections and long-lived exchanges while the engine stops.
 
 use std::sync::atomic::Ordering;
 
@@ -18,7 +18,8 @@ pub(crate) fn run_timers(shared: &EngineShared) {
                 if connection.idle.load(Ordering::SeqCst) {
                     connection.wind_down();
                 }
-                // An upgraded protocol starts its goodbye now rather than at its next look.
+                // A long-lived exchange (an upgraded protocol, an event stream) starts its end
+                // now rather than at its next look.
                 connection.run_wind_down_hook();
             }
         });
