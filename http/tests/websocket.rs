@@ -339,6 +339,61 @@ fn a_stop_reaches_an_idle_websocket_without_waiting_for_its_stop_poll() {
 }
 
 #[test]
+fn a_websocket_upgraded_after_the_stop_began_is_closed_with_1001_too() {
+    // The upgrade's handler is held until the stop has begun: the socket starts after the
+    // timer thread's first look at the stopping connections, and must still say goodbye and
+    // end within the grace (its `recv` sees the stop at once).
+    let (proceed, go) = may::sync::mpsc::channel::<()>();
+    let go = Arc::new(std::sync::Mutex::new(go));
+    let (arrived, arrival) = mpsc::channel::<()>();
+    let arrived = Arc::new(std::sync::Mutex::new(arrived));
+    let (ended, why) = mpsc::channel();
+    let ended = Arc::new(std::sync::Mutex::new(ended));
+    let mut router = Router::new();
+    router
+        .get("/late", move |ws: WebSocketUpgrade| {
+            let _ = arrived.lock().unwrap().send(());
+            let _ = go.lock().unwrap().recv();
+            let ended = Arc::clone(&ended);
+            ws.config(WsConfig::new().stop_poll(Duration::from_secs(3600)))
+                .on_upgrade(move |mut socket| {
+                    let outcome = loop {
+                        match socket.recv() {
+                            Ok(_) => {}
+                            Err(error) => break format!("{error:?}"),
+                        }
+                    };
+                    let _ = ended.lock().unwrap().send(outcome);
+                })
+        })
+        .unwrap();
+    let engine = serve(router);
+    let addr = engine.local_addr();
+    let client = std::thread::spawn(move || {
+        let mut client = connect(addr, "/late");
+        let code = close_code(&mut client);
+        client.flush().unwrap();
+        code
+    });
+    arrival
+        .recv_timeout(TIMEOUT)
+        .expect("the upgrade request is in");
+    std::thread::scope(|scope| {
+        let stopping = scope.spawn(|| engine.stop(TIMEOUT));
+        eventually(TIMEOUT, "the stop has begun", || {
+            TcpStream::connect(addr).is_err()
+        });
+        proceed.send(()).unwrap();
+        assert_eq!(
+            within(TIMEOUT, move || client.join().unwrap()),
+            Some(CloseCode::Away)
+        );
+        assert_eq!(why.recv_timeout(TIMEOUT).unwrap(), "ShuttingDown");
+        assert_eq!(stopping.join().unwrap().forced, 0);
+    });
+}
+
+#[test]
 fn a_handlers_send_after_the_stops_close_fails_and_nothing_follows_the_close() {
     // The handler sends while the stop's goodbye goes out from another coroutine: once the
     // close is out, its sends fail, and the client reads nothing after the close.
