@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use hyperf_http::server::{Event, Hub, LastEventId, Overflow, Router, Sse};
+use hyperf_http::server::{Event, Hub, LastEventId, Overflow, Router, Sse, SseSender};
 use hyperf_http::{Engine, EngineConfig};
 use server_common::{TIMEOUT, get, request, spec};
 
@@ -195,6 +195,16 @@ fn a_stopping_engine_ends_the_stream_cleanly_within_its_grace() {
     assert!(closed_rx.recv_timeout(TIMEOUT).is_ok());
 }
 
+/// Waits until the stream has ended, as a producer on a hub does through `on_close` (a may
+/// channel: the wait parks the coroutine, not its worker thread).
+fn wait_for_the_end(events: &SseSender) {
+    let (woken, wait) = may::sync::mpsc::channel::<()>();
+    events.on_close(move || {
+        let _ = woken.send(());
+    });
+    let _ = wait.recv();
+}
+
 #[test]
 fn a_stop_ends_a_silent_stream_without_waiting_for_its_stop_poll() {
     // The stream would look at the stop only after an hour and send no keep-alive: the stop
@@ -207,13 +217,7 @@ fn a_stop_ends_a_silent_stream_without_waiting_for_its_stop_poll() {
             let ended = Arc::clone(&ended);
             Sse::new(move |events| {
                 events.send(Event::data("first")).unwrap();
-                // Waits for the stream's end, as a producer on a hub does through `on_close`
-                // (a may channel: the wait parks the coroutine, not its worker thread).
-                let (woken, wait) = may::sync::mpsc::channel::<()>();
-                events.on_close(move || {
-                    let _ = woken.send(());
-                });
-                let _ = wait.recv();
+                wait_for_the_end(&events);
                 let _ = ended.lock().unwrap().send(events.is_closed());
             })
             .keep_alive(None)
@@ -247,11 +251,7 @@ fn a_stream_that_ended_leaves_nothing_for_a_later_stop_on_its_connection() {
         .get("/quiet", || {
             Sse::new(|events| {
                 let _ = events.send(Event::data("first"));
-                let (woken, wait) = may::sync::mpsc::channel::<()>();
-                events.on_close(move || {
-                    let _ = woken.send(());
-                });
-                let _ = wait.recv();
+                wait_for_the_end(&events);
             })
             .keep_alive(None)
             .stop_poll(Duration::from_secs(3600))

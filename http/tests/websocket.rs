@@ -304,18 +304,28 @@ fn a_client_that_answers_pings_is_not_idle() {
     engine.stop(TIMEOUT);
 }
 
+/// Stops `engine` and expects the stop's goodbye: a close `1001` to `client` (whose reply
+/// tungstenite queues as it reads the close, and the flush sends), `ShuttingDown` from the
+/// handler's `recv` on `ended`, and nothing forced.
+fn stop_and_expect_the_goodbye(
+    engine: Engine,
+    client: &mut ClientSocket,
+    ended: &mpsc::Receiver<String>,
+) {
+    let stopping = std::thread::spawn(move || engine.stop(TIMEOUT));
+    assert_eq!(close_code(client), Some(CloseCode::Away));
+    client.flush().unwrap();
+    assert_eq!(ended.recv_timeout(TIMEOUT).unwrap(), "ShuttingDown");
+    let report = within(TIMEOUT, move || stopping.join().unwrap());
+    assert_eq!(report.forced, 0);
+}
+
 #[test]
 fn a_stopping_engine_closes_with_1001_and_waits_for_the_reply() {
     let (tx, rx) = mpsc::channel();
     let engine = serve(echo(WsConfig::new(), tx));
     let mut client = connect(engine.local_addr(), "/echo");
-    let stopping = std::thread::spawn(move || engine.stop(TIMEOUT));
-    assert_eq!(close_code(&mut client), Some(CloseCode::Away));
-    // tungstenite's client replies to the close as it reads it.
-    client.flush().unwrap();
-    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "ShuttingDown");
-    let report = within(TIMEOUT, move || stopping.join().unwrap());
-    assert_eq!(report.forced, 0);
+    stop_and_expect_the_goodbye(engine, &mut client, &rx);
 }
 
 #[test]
@@ -330,12 +340,7 @@ fn a_stop_reaches_an_idle_websocket_without_waiting_for_its_stop_poll() {
     let mut client = connect(engine.local_addr(), "/echo");
     client.send(Message::text("hi")).unwrap();
     assert_eq!(client.read().unwrap(), Message::text("hi"));
-    let stopping = std::thread::spawn(move || engine.stop(TIMEOUT));
-    assert_eq!(close_code(&mut client), Some(CloseCode::Away));
-    client.flush().unwrap();
-    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "ShuttingDown");
-    let report = within(TIMEOUT, move || stopping.join().unwrap());
-    assert_eq!(report.forced, 0);
+    stop_and_expect_the_goodbye(engine, &mut client, &rx);
 }
 
 #[test]

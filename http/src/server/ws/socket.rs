@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use runtime::Channel;
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::Frame;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Bytes, Message};
 
@@ -687,23 +687,12 @@ fn say_goodbye(writer: &WriterLock) {
         code: CloseCode::Away,
         reason: SHUTTING_DOWN.into(),
     }));
-    let mut bytes = Vec::new();
-    if frame.format(&mut bytes).is_err() {
-        return;
-    }
-    let mut writer = writer.lock();
-    if writer.closed {
-        return;
-    }
-    match writer.socket.write_all(&bytes) {
-        Ok(()) => writer.closed = true,
-        Err(_) => writer.break_off(),
-    }
+    // Already closed, or the client gone: nothing more to say either way.
+    let _ = write_frame(writer, frame);
 }
 
-/// Frames a text, binary or ping `message` and writes it whole under the writer's lock, in a
-/// buffer of its own that is freed once written: a socket that once sent a large message keeps
-/// no buffer of its size.
+/// Frames a text, binary or ping `message` and writes it whole (see [`write_frame`]): a
+/// socket that once sent a large message keeps no buffer of its size.
 fn write_message(writer: &SharedWriter, message: Message) -> Result<(), WsError> {
     let frame = match message {
         Message::Text(text) => Frame::message(text, OpCode::Data(Data::Text), true),
@@ -711,6 +700,13 @@ fn write_message(writer: &SharedWriter, message: Message) -> Result<(), WsError>
         Message::Ping(bytes) => Frame::ping(bytes),
         _ => return Err(WsError::Protocol("only text, binary and ping".into())),
     };
+    write_frame(writer, frame)
+}
+
+/// Writes `frame` whole under the writer's lock, from a buffer of its own that is freed once
+/// written, unless a close went out before; a close frame marks the writer closed.
+fn write_frame(writer: &WriterLock, frame: Frame) -> Result<(), WsError> {
+    let closes = frame.header().opcode == OpCode::Control(Control::Close);
     let mut bytes = Vec::new();
     frame
         .format(&mut bytes)
@@ -719,10 +715,16 @@ fn write_message(writer: &SharedWriter, message: Message) -> Result<(), WsError>
     if writer.closed {
         return Err(WsError::Closed);
     }
-    writer.socket.write_all(&bytes).map_err(|error| {
-        writer.break_off();
-        WsError::Io(error)
-    })
+    match writer.socket.write_all(&bytes) {
+        Ok(()) => {
+            writer.closed |= closes;
+            Ok(())
+        }
+        Err(error) => {
+            writer.break_off();
+            Err(WsError::Io(error))
+        }
+    }
 }
 
 impl fmt::Debug for WsSender {
